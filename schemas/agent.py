@@ -1,0 +1,79 @@
+"""What Seatmeter's endpoint agent sends: one usage event, or an envelope of many, per Kafka message."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Annotated, Literal
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator, model_validator
+
+AGENT_SCHEMA_VERSION = 1
+INTERVAL_TOLERANCE_SECONDS = 1.0
+
+Identifier = Annotated[str, Field(min_length=1, max_length=256)]
+Seconds = Annotated[float, Field(ge=0, le=7 * 24 * 3600, allow_inf_nan=False)]
+
+
+class UsageKind(StrEnum):
+    """``start`` and ``stop`` bracket a process; ``sample`` reports an interval of use."""
+
+    START = "start"
+    SAMPLE = "sample"
+    STOP = "stop"
+
+
+class Executable(BaseModel):
+    """The program as the endpoint sees it; fields from the file's version resource when known."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    path: Annotated[str, Field(min_length=1, max_length=4096)]
+    file_name: Annotated[str, Field(min_length=1, max_length=512)]
+    publisher: Annotated[str, Field(max_length=512)] | None = None
+    product_name: Annotated[str, Field(max_length=512)] | None = None
+    version: Annotated[str, Field(max_length=128)] | None = None
+
+
+class AgentUsageEvent(BaseModel):
+    """One observation of one executable used by one user on one device.
+
+    A ``sample`` (or ``stop``) covers the ``interval_seconds`` that end at ``event_time``:
+    ``active_seconds`` had focus and user input, ``idle_seconds`` were open but idle.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    event_id: Identifier
+    schema_version: Literal[1] = AGENT_SCHEMA_VERSION
+    event_time: AwareDatetime
+    device_id: Identifier
+    user: Identifier
+    executable: Executable
+    kind: UsageKind
+    active_seconds: Seconds = 0.0
+    idle_seconds: Seconds = 0.0
+    interval_seconds: Seconds = 0.0
+
+    @field_validator("event_time")
+    @classmethod
+    def _to_utc(cls, value: datetime) -> datetime:
+        return value.astimezone(UTC)
+
+    @model_validator(mode="after")
+    def _interval_holds_its_parts(self) -> AgentUsageEvent:
+        if self.active_seconds + self.idle_seconds > self.interval_seconds + INTERVAL_TOLERANCE_SECONDS:
+            raise ValueError(
+                f"active_seconds ({self.active_seconds}) + idle_seconds ({self.idle_seconds}) "
+                f"exceed interval_seconds ({self.interval_seconds})"
+            )
+        return self
+
+
+class AgentUsageEnvelope(BaseModel):
+    """Many events in one Kafka message: the cheap way to send an agent's buffer."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    schema_version: Literal[1] = AGENT_SCHEMA_VERSION
+    events: Annotated[list[AgentUsageEvent], Field(min_length=1, max_length=10_000)]

@@ -1,0 +1,77 @@
+"""Plain values that move between stages: where a message came from, and what became of it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from schemas.agent import AgentUsageEvent
+
+
+@dataclass(frozen=True, slots=True)
+class SourceRecord:
+    """A Kafka message as the stages see it: bytes and coordinates, no client objects."""
+
+    topic: str
+    partition: int
+    offset: int
+    value: bytes
+    key: bytes | None = None
+    headers: tuple[tuple[str, bytes], ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Rejection:
+    """Input that cannot be used, with the stage that refused it and why; it becomes a dead letter."""
+
+    record: SourceRecord
+    stage: str
+    reason: str
+    payload: bytes
+    item_index: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class PlacedUsage:
+    """A valid usage event, the product and user pseudonym it counts under, and its message."""
+
+    event: AgentUsageEvent
+    product: str
+    user_key: str
+    topic: str
+    partition: int
+    offset: int
+
+
+@dataclass(frozen=True, slots=True)
+class ProductMinuteRollup:
+    """One batch's contribution to one product's minute; merged exactly in the warehouse.
+
+    ``batch_last_offset`` is the highest source offset of the batch in ``source_partition``:
+    the warehouse's record of what has been written, used to skip replays.
+    """
+
+    minute: datetime
+    product: str
+    users: tuple[str, ...]
+    devices: tuple[str, ...]
+    active_ms: int
+    event_count: int
+    source_topic: str
+    source_partition: int
+    batch_last_offset: int
+
+
+@dataclass(frozen=True, slots=True)
+class DeadLetter:
+    """A rejected input on its way to ``<topic>.dlq`` and the ``dead_letters`` table."""
+
+    source_topic: str
+    source_partition: int
+    source_offset: int
+    item_index: int
+    stage: str
+    reason: str
+    payload: bytes
+    dead_lettered_at: datetime
+    headers: dict[str, str] = field(default_factory=dict)

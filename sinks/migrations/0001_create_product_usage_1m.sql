@@ -1,0 +1,49 @@
+-- Per-minute product usage, written exactly once per source offset.
+--
+-- The worker inserts one row per (batch, source partition, product, minute) into
+-- product_usage_1m_parts. Each row carries the highest source offset of its batch for its
+-- partition; on start the worker reads max(batch_last_offset) per partition and skips
+-- everything at or below it, so a batch replayed after a crash never lands twice.
+-- A materialized view would not do: its target is written apart from the source table, so a
+-- crash between the two would break the record of progress. The aggregating projection lives
+-- inside each data part and so commits with it; per-minute queries read it, not the rows.
+
+CREATE TABLE IF NOT EXISTS product_usage_1m_parts
+(
+    minute            DateTime('UTC'),
+    product           LowCardinality(String),
+    users             Array(String),
+    devices           Array(String),
+    active_seconds    Decimal(18, 3),
+    event_count       UInt32,
+    source_topic      LowCardinality(String),
+    source_partition  UInt32,
+    batch_last_offset UInt64,
+    inserted_at       DateTime64(3, 'UTC') DEFAULT now64(3),
+    PROJECTION per_minute
+    (
+        SELECT
+            minute,
+            product,
+            uniqExactArray(users),
+            uniqExactArray(devices),
+            sum(active_seconds),
+            sum(event_count)
+        GROUP BY minute, product
+    )
+)
+ENGINE = MergeTree
+PARTITION BY toYYYYMM(minute)
+ORDER BY (source_topic, source_partition, batch_last_offset, product, minute)
+TTL minute + INTERVAL 400 DAY;
+
+CREATE VIEW IF NOT EXISTS product_usage_per_minute AS
+SELECT
+    minute,
+    product,
+    uniqExactArray(users)   AS active_users,
+    uniqExactArray(devices) AS active_devices,
+    sum(active_seconds)     AS active_seconds,
+    sum(event_count)        AS event_count
+FROM product_usage_1m_parts
+GROUP BY minute, product;

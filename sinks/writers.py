@@ -1,0 +1,92 @@
+"""Batch writers: one column-oriented INSERT per batch per table, each safe to repeat."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from decimal import Decimal
+
+from clickhouse_connect.driver.client import Client
+
+from schemas.records import DeadLetter, ProductMinuteRollup
+
+SourcePartition = tuple[str, int]
+_MS = Decimal("0.001")
+
+
+class ProductUsageWriter:
+    """Writes per-minute product usage and reads back how far each source partition got."""
+
+    table = "product_usage_1m_parts"
+    columns = (
+        "minute",
+        "product",
+        "users",
+        "devices",
+        "active_seconds",
+        "event_count",
+        "source_topic",
+        "source_partition",
+        "batch_last_offset",
+    )
+
+    def written_offsets(self, client: Client, topic: str) -> dict[SourcePartition, int]:
+        """Highest source offset per partition whose effects the warehouse holds."""
+        result = client.query(
+            "SELECT source_partition, max(batch_last_offset) FROM product_usage_1m_parts "
+            "WHERE source_topic = {topic:String} GROUP BY source_partition",
+            parameters={"topic": topic},
+        )
+        return {(topic, int(partition)): int(offset) for partition, offset in result.result_rows}
+
+    def write(self, client: Client, rollups: Sequence[ProductMinuteRollup]) -> int:
+        if not rollups:
+            return 0
+        data = [
+            [r.minute for r in rollups],
+            [r.product for r in rollups],
+            [list(r.users) for r in rollups],
+            [list(r.devices) for r in rollups],
+            [Decimal(r.active_ms) * _MS for r in rollups],
+            [r.event_count for r in rollups],
+            [r.source_topic for r in rollups],
+            [r.source_partition for r in rollups],
+            [r.batch_last_offset for r in rollups],
+        ]
+        client.insert(self.table, data, column_names=self.columns, column_oriented=True)
+        return len(rollups)
+
+
+class DeadLetterWriter:
+    """Mirrors dead letters into the warehouse; the table's key makes a second copy collapse."""
+
+    table = "dead_letters"
+    columns = (
+        "dead_lettered_at",
+        "source_topic",
+        "source_partition",
+        "source_offset",
+        "item_index",
+        "stage",
+        "reason",
+        "payload",
+        "payload_bytes",
+        "headers",
+    )
+
+    def write(self, client: Client, letters: Sequence[DeadLetter]) -> int:
+        if not letters:
+            return 0
+        data = [
+            [d.dead_lettered_at for d in letters],
+            [d.source_topic for d in letters],
+            [d.source_partition for d in letters],
+            [d.source_offset for d in letters],
+            [d.item_index for d in letters],
+            [d.stage for d in letters],
+            [d.reason for d in letters],
+            [d.payload for d in letters],
+            [len(d.payload) for d in letters],
+            [d.headers for d in letters],
+        ]
+        client.insert(self.table, data, column_names=self.columns, column_oriented=True)
+        return len(letters)

@@ -1,0 +1,165 @@
+"""The Faust wiring: topics to agents to processors. No business logic lives here.
+
+Delivery is at-least-once. ``take_events`` acks a batch only after the loop body returns, and
+Faust commits acked offsets every ``worker.commit_interval_seconds``. If a batch cannot be
+written after the retry budget, the process exits at once (``os._exit``) so that the batch is
+never acked; the orchestrator restarts it and the batch is read again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+from collections.abc import Awaitable, Sequence
+from typing import Any
+
+import faust
+
+from schemas.records import DeadLetter, SourceRecord
+from schemas.settings import Settings
+from sinks.warehouse import Warehouse
+from streams import metrics
+from streams.processors import (
+    AgentUsageProcessor,
+    DeadLetterMirror,
+    RetryingInserter,
+    WarehouseUnavailableError,
+)
+from streams.stages.dead_letter import NotADeadLetterError, dead_letter_headers, read_dead_letter
+from streams.stages.pseudonymize import PseudonymKey
+
+log = logging.getLogger(__name__)
+
+EX_TEMPFAIL = 75
+
+
+def broker_urls(bootstrap_servers: str) -> list[str]:
+    return [f"kafka://{server.strip()}" for server in bootstrap_servers.split(",") if server.strip()]
+
+
+def to_source_record(event: Any) -> SourceRecord:
+    message = event.message
+    headers = message.headers or ()
+    if isinstance(headers, dict):
+        headers = headers.items()
+    return SourceRecord(
+        topic=message.topic,
+        partition=message.partition,
+        offset=message.offset,
+        value=message.value or b"",
+        key=message.key,
+        headers=tuple((str(k), bytes(v or b"")) for k, v in headers),
+    )
+
+
+def create_app(settings: Settings, key: PseudonymKey, warehouse: Warehouse) -> faust.App:
+    """A worker app; ``warehouse`` must be opened (on the app's loop) before agents run."""
+    worker = settings.worker
+    app = faust.App(
+        worker.app_id,
+        broker=broker_urls(settings.kafka.bootstrap_servers),
+        datadir=str(worker.data_dir),
+        store="memory://",
+        web_enabled=False,
+        topic_partitions=settings.kafka.topic_partitions,
+        topic_replication_factor=settings.kafka.replication_factor,
+        broker_commit_interval=worker.commit_interval_seconds,
+        broker_commit_every=max(worker.take_max * 4, 10_000),
+        stream_buffer_maxsize=max(worker.take_max * 2, 4096),
+        consumer_auto_offset_reset="earliest",
+        producer_acks=-1,
+    )
+    raw = {"key_type": bytes, "value_type": bytes, "key_serializer": "raw", "value_serializer": "raw"}
+    agent_topic = app.topic(settings.kafka.agent_topic, **raw)
+    dead_letter_topic = app.topic(settings.kafka.agent_dead_letter_topic, **raw)
+    inserter = RetryingInserter(warehouse, settings.warehouse)
+
+    async def send_dead_letters(letters: Sequence[DeadLetter]) -> None:
+        pending = [
+            await dead_letter_topic.send(
+                key=f"{d.source_topic}:{d.source_partition}".encode(),
+                value=d.payload,
+                headers=dead_letter_headers(d),
+            )
+            for d in letters
+        ]
+        for future in pending:
+            await future
+
+    usage = AgentUsageProcessor(inserter, warehouse, key, send_dead_letters)
+    mirror = DeadLetterMirror(inserter)
+
+    @app.on_partitions_revoked.connect
+    async def _forget(app: faust.App, revoked: Any, **_: Any) -> None:
+        usage.forget_progress()
+
+    @app.agent(agent_topic, name="ingest-agent-usage")
+    async def ingest_agent_usage(stream: Any) -> None:
+        async for events in stream.take_events(worker.take_max, within=worker.take_within_seconds):
+            records = [to_source_record(e) for e in events]
+            await _or_exit(usage.process(records))
+            _observe_lag(app, records)
+
+    @app.agent(dead_letter_topic, name="mirror-dead-letters")
+    async def mirror_dead_letters(stream: Any) -> None:
+        async for events in stream.take_events(worker.take_max, within=worker.take_within_seconds):
+            await _or_exit(mirror.process(_readable_dead_letters(events)))
+
+    return app
+
+
+async def _or_exit(work: Awaitable[None]) -> None:
+    """Finish the batch even if the agent is cancelled mid-way (a stop), or exit without acking it.
+
+    Faust acks a ``take_events`` batch when the loop body is left, cancellation included, so a
+    body cancelled during its insert would have its offsets committed with no rows written.
+    """
+    task = asyncio.ensure_future(work)
+    try:
+        await asyncio.shield(task)
+    except asyncio.CancelledError:
+        await _finish(task)
+        raise
+    except WarehouseUnavailableError as exc:
+        _exit_without_ack(exc)
+
+
+async def _finish(task: asyncio.Future[None]) -> None:
+    try:
+        await task
+    except WarehouseUnavailableError as exc:
+        _exit_without_ack(exc)
+
+
+def _exit_without_ack(exc: Exception) -> None:
+    log.critical("stopping the worker without acking the batch: %s", exc)
+    logging.shutdown()
+    os._exit(EX_TEMPFAIL)
+
+
+def _readable_dead_letters(events: Sequence[Any]) -> list[DeadLetter]:
+    letters = []
+    for event in events:
+        record = to_source_record(event)
+        try:
+            letters.append(read_dead_letter(record.value, record.headers))
+        except NotADeadLetterError as exc:
+            log.warning(
+                "skipping %s:%d@%d on the dead-letter topic: %s",
+                record.topic,
+                record.partition,
+                record.offset,
+                exc,
+            )
+    return letters
+
+
+def _observe_lag(app: faust.App, records: Sequence[SourceRecord]) -> None:
+    last: dict[tuple[str, int], int] = {}
+    for record in records:
+        last[(record.topic, record.partition)] = record.offset
+    for (topic, partition), offset in last.items():
+        highwater = app.consumer.highwater(faust.types.TP(topic, partition))
+        if highwater is not None:
+            metrics.CONSUMER_LAG.labels(topic, str(partition)).set(max(highwater - offset - 1, 0))

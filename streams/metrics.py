@@ -1,0 +1,39 @@
+"""Every Prometheus metric Seatmeter exports, in one place so names stay consistent."""
+
+from __future__ import annotations
+
+from prometheus_client import Counter, Gauge, Histogram
+
+EVENTS_CONSUMED = Counter("seatmeter_events_consumed", "Usage events decoded from Kafka messages.", ["topic"])
+MESSAGES_CONSUMED = Counter("seatmeter_messages_consumed", "Kafka messages read, valid or not.", ["topic"])
+MESSAGES_ALREADY_WRITTEN = Counter(
+    "seatmeter_messages_already_written",
+    "Messages skipped because the warehouse already held their effects (replays after a crash).",
+    ["topic"],
+)
+EVENTS_INVALID = Counter("seatmeter_events_invalid", "Inputs rejected by a stage.", ["topic", "stage"])
+DEAD_LETTERS = Counter("seatmeter_dead_letters", "Dead letters produced to <topic>.dlq.", ["topic", "stage"])
+ROWS_WRITTEN = Counter("seatmeter_warehouse_rows_written", "Rows inserted into the warehouse.", ["table"])
+INSERT_ERRORS = Counter(
+    "seatmeter_warehouse_insert_errors", "Failed warehouse inserts (each retry counts).", ["table"]
+)
+FLUSH_SECONDS = Histogram(
+    "seatmeter_warehouse_flush_seconds",
+    "Time to write one batch to one table, retries included.",
+    ["table"],
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
+)
+BATCH_MESSAGES = Histogram(
+    "seatmeter_batch_messages",
+    "Kafka messages per processed batch.",
+    ["topic"],
+    buckets=(1, 10, 100, 500, 1000, 2500, 5000, 10000),
+)
+CONSUMER_LAG = Gauge(
+    "seatmeter_consumer_lag", "Messages behind the partition's high watermark.", ["topic", "partition"]
+)
+LAST_WRITE_TIMESTAMP = Gauge(
+    "seatmeter_warehouse_last_write_timestamp_seconds",
+    "Unix time of the last successful insert, per table.",
+    ["table"],
+)

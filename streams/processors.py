@@ -1,0 +1,145 @@
+"""Batch processors: run the pure stages over a batch and carry out their effects in a safe order.
+
+Order per batch: dead letters are produced and acknowledged by Kafka, then the rollups are
+inserted (one INSERT per table, retried with bounded backoff), and only then does the Faust
+loop body return, which acks the batch so its offsets can be committed. A crash anywhere
+replays the batch; the warehouse's per-partition offsets make the replay a no-op.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from datetime import UTC, datetime
+
+from clickhouse_connect.driver.client import Client
+from tenacity import AsyncRetrying, RetryCallState, stop_after_attempt, wait_exponential
+
+from schemas.records import DeadLetter, SourceRecord
+from schemas.settings import WarehouseSettings
+from sinks.warehouse import Warehouse
+from sinks.writers import DeadLetterWriter, ProductUsageWriter
+from streams import metrics
+from streams.stages.dead_letter import to_dead_letter
+from streams.stages.ingest import ingest_agent_batch
+from streams.stages.progress import SourcePartition
+from streams.stages.pseudonymize import PseudonymKey
+
+log = logging.getLogger(__name__)
+
+SendDeadLetters = Callable[[Sequence[DeadLetter]], Awaitable[None]]
+Clock = Callable[[], datetime]
+
+
+class WarehouseUnavailableError(RuntimeError):
+    """Inserts kept failing past the retry budget: infrastructure, never a reason to dead-letter."""
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+class RetryingInserter:
+    """Runs one insert with bounded exponential backoff, counting every failure."""
+
+    def __init__(self, warehouse: Warehouse, settings: WarehouseSettings) -> None:
+        self._warehouse = warehouse
+        self._settings = settings
+
+    async def insert(self, table: str, write: Callable[[Client], int]) -> int:
+        started = time.perf_counter()
+        retrying = AsyncRetrying(
+            stop=stop_after_attempt(self._settings.insert_retries + 1),
+            wait=wait_exponential(multiplier=0.2, max=self._settings.retry_backoff_max_seconds),
+            before_sleep=lambda state: self._on_failure(table, state),
+            reraise=True,
+        )
+        try:
+            async for attempt in retrying:
+                with attempt:
+                    rows = await self._warehouse.run(write)
+        except Exception as exc:
+            metrics.INSERT_ERRORS.labels(table).inc()
+            raise WarehouseUnavailableError(f"insert into {table} failed after retries: {exc}") from exc
+        metrics.FLUSH_SECONDS.labels(table).observe(time.perf_counter() - started)
+        metrics.ROWS_WRITTEN.labels(table).inc(rows)
+        metrics.LAST_WRITE_TIMESTAMP.labels(table).set_to_current_time()
+        return rows
+
+    @staticmethod
+    def _on_failure(table: str, state: RetryCallState) -> None:
+        metrics.INSERT_ERRORS.labels(table).inc()
+        outcome = state.outcome
+        error = outcome.exception() if outcome is not None else None
+        log.warning("insert into %s failed (attempt %d), retrying: %s", table, state.attempt_number, error)
+
+
+class AgentUsageProcessor:
+    """Agent-usage batches: decode, pseudonymize, aggregate, dead-letter, write exactly once."""
+
+    def __init__(
+        self,
+        inserter: RetryingInserter,
+        warehouse: Warehouse,
+        key: PseudonymKey,
+        send_dead_letters: SendDeadLetters,
+        clock: Clock = utc_now,
+    ) -> None:
+        self._inserter = inserter
+        self._warehouse = warehouse
+        self._key = key
+        self._send_dead_letters = send_dead_letters
+        self._clock = clock
+        self._writer = ProductUsageWriter()
+        self._written: dict[SourcePartition, int] = {}
+        self._loaded_topics: set[str] = set()
+
+    def forget_progress(self) -> None:
+        """Drop cached offsets after a rebalance: another worker may have moved them on."""
+        self._written.clear()
+        self._loaded_topics.clear()
+
+    async def process(self, records: Sequence[SourceRecord]) -> None:
+        await self._load_progress({r.topic for r in records})
+        step = ingest_agent_batch(records, self._written, self._key)
+        letters = [to_dead_letter(rejection, self._clock()) for rejection in step.rejections]
+        if letters:
+            await self._send_dead_letters(letters)
+        await self._inserter.insert(
+            self._writer.table, lambda client: self._writer.write(client, step.rollups)
+        )
+        self._written.update(step.last_offsets)
+        self._count(records, step.events, step.already_written, letters)
+
+    async def _load_progress(self, topics: set[str]) -> None:
+        for topic in topics - self._loaded_topics:
+            marks = await self._warehouse.run(self._writer.written_offsets, topic)
+            self._written.update(marks)
+            self._loaded_topics.add(topic)
+
+    @staticmethod
+    def _count(
+        records: Sequence[SourceRecord], events: int, already_written: int, letters: Sequence[DeadLetter]
+    ) -> None:
+        if not records:
+            return
+        topic = records[0].topic
+        metrics.MESSAGES_CONSUMED.labels(topic).inc(len(records))
+        metrics.BATCH_MESSAGES.labels(topic).observe(len(records))
+        metrics.EVENTS_CONSUMED.labels(topic).inc(events)
+        metrics.MESSAGES_ALREADY_WRITTEN.labels(topic).inc(already_written)
+        for letter in letters:
+            metrics.EVENTS_INVALID.labels(topic, letter.stage).inc()
+            metrics.DEAD_LETTERS.labels(topic, letter.stage).inc()
+
+
+class DeadLetterMirror:
+    """Copies dead letters into the warehouse; the table collapses copies of one dead letter."""
+
+    def __init__(self, inserter: RetryingInserter) -> None:
+        self._inserter = inserter
+        self._writer = DeadLetterWriter()
+
+    async def process(self, letters: Sequence[DeadLetter]) -> None:
+        await self._inserter.insert(self._writer.table, lambda client: self._writer.write(client, letters))

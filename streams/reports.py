@@ -1,0 +1,40 @@
+"""Readable views of the warehouse for the terminal."""
+
+from __future__ import annotations
+
+from clickhouse_connect.driver.client import Client
+from rich.table import Table
+
+_PEAK = "SELECT minute FROM product_usage_per_minute ORDER BY active_users DESC, minute LIMIT 1"
+_TOP = """
+SELECT product FROM product_usage_per_minute
+WHERE minute BETWEEN {start:DateTime} AND {end:DateTime}
+GROUP BY product ORDER BY sum(active_users) DESC, product LIMIT {limit:UInt32}
+"""
+_CELLS = """
+SELECT minute, product, active_users FROM product_usage_per_minute
+WHERE minute BETWEEN {start:DateTime} AND {end:DateTime} AND product IN {products:Array(String)}
+"""
+
+
+def active_users_per_minute(client: Client, minutes: int, products: int) -> Table | str:
+    """A minute-by-product grid of active users, centred on the fleet's busiest minute."""
+    peak_rows = client.query(_PEAK).result_rows
+    if not peak_rows:
+        return "the warehouse holds no product usage yet"
+    peak = peak_rows[0][0]
+    window = {"start": _shift(peak, -(minutes // 2)), "end": _shift(peak, minutes - minutes // 2 - 1)}
+    top = [row[0] for row in client.query(_TOP, parameters={**window, "limit": products}).result_rows]
+    cells = client.query(_CELLS, parameters={**window, "products": top}).result_rows
+    grid = {(minute, product): users for minute, product, users in cells}
+    table = Table("minute (UTC)", *top, title="active users per product per minute (busiest window)")
+    for offset in range(minutes):
+        minute = _shift(window["start"], offset)
+        table.add_row(f"{minute:%Y-%m-%d %H:%M}", *(str(grid.get((minute, p), 0)) for p in top))
+    return table
+
+
+def _shift(moment, minutes):  # type: ignore[no-untyped-def]
+    from datetime import timedelta
+
+    return moment + timedelta(minutes=minutes)

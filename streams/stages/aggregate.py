@@ -1,0 +1,109 @@
+"""Stage: per-minute product usage from a batch of placed events.
+
+Active time of a sample is spread over the minutes its interval covers, in proportion to the
+overlap, in whole milliseconds that always add up to the event's own figure. A user or device
+counts in a minute when it had active time there.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+
+from schemas.records import PlacedUsage, ProductMinuteRollup
+
+MINUTE_MS = 60_000
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_ONE_MS = timedelta(milliseconds=1)
+
+SourcePartition = tuple[str, int]
+
+
+def epoch_ms(moment: datetime) -> int:
+    """Exact integer milliseconds since the epoch (no float rounding)."""
+    return (moment - _EPOCH) // _ONE_MS
+
+
+def minute_start(ms: int) -> int:
+    return ms - ms % MINUTE_MS
+
+
+def spread_active_ms(end_ms: int, interval_ms: int, active_ms: int) -> list[tuple[int, int]]:
+    """Split ``active_ms`` over the minutes of ``[end_ms - interval_ms, end_ms)`` by overlap.
+
+    Returns ``(minute_start_ms, share_ms)`` pairs with non-zero shares; the shares sum to
+    ``active_ms`` exactly. A zero-length interval books everything to the minute of ``end_ms``.
+    """
+    if active_ms <= 0:
+        return []
+    if interval_ms <= 0:
+        return [(minute_start(end_ms), active_ms)]
+    start_ms = end_ms - interval_ms
+    shares: list[tuple[int, int]] = []
+    covered = given = 0
+    minute = minute_start(start_ms)
+    while minute < end_ms:
+        covered += min(end_ms, minute + MINUTE_MS) - max(start_ms, minute)
+        share = active_ms * covered // interval_ms - given
+        given += share
+        if share:
+            shares.append((minute, share))
+        minute += MINUTE_MS
+    return shares
+
+
+@dataclass(slots=True)
+class _MinuteTally:
+    users: set[str] = field(default_factory=set)
+    devices: set[str] = field(default_factory=set)
+    active_ms: int = 0
+    event_count: int = 0
+
+
+_Key = tuple[str, int, str, int]
+
+
+def aggregate_usage(
+    usages: Iterable[PlacedUsage], batch_last_offsets: Mapping[SourcePartition, int]
+) -> list[ProductMinuteRollup]:
+    """Fold a batch into one rollup per (source partition, product, minute), in a stable order.
+
+    ``batch_last_offsets`` holds the highest offset the batch consumed per source partition,
+    valid or not, and is stamped on every row as the warehouse's record of progress.
+    """
+    tallies: dict[_Key, _MinuteTally] = {}
+    for usage in usages:
+        _add(tallies, usage)
+    return [
+        _rollup(key, tally, batch_last_offsets[(key[0], key[1])]) for key, tally in sorted(tallies.items())
+    ]
+
+
+def _add(tallies: dict[_Key, _MinuteTally], usage: PlacedUsage) -> None:
+    event = usage.event
+    end_ms = epoch_ms(event.event_time)
+    prefix = (usage.topic, usage.partition, usage.product)
+    tallies.setdefault((*prefix, minute_start(end_ms)), _MinuteTally()).event_count += 1
+    active_ms = round(event.active_seconds * 1000)
+    interval_ms = round(event.interval_seconds * 1000)
+    for minute, share in spread_active_ms(end_ms, interval_ms, active_ms):
+        tally = tallies.setdefault((*prefix, minute), _MinuteTally())
+        tally.users.add(usage.user_key)
+        tally.devices.add(event.device_id)
+        tally.active_ms += share
+
+
+def _rollup(key: _Key, tally: _MinuteTally, batch_last_offset: int) -> ProductMinuteRollup:
+    topic, partition, product, minute = key
+    return ProductMinuteRollup(
+        minute=_EPOCH + timedelta(milliseconds=minute),
+        product=product,
+        users=tuple(sorted(tally.users)),
+        devices=tuple(sorted(tally.devices)),
+        active_ms=tally.active_ms,
+        event_count=tally.event_count,
+        source_topic=topic,
+        source_partition=partition,
+        batch_last_offset=batch_last_offset,
+    )

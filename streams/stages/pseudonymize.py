@@ -1,0 +1,28 @@
+"""Stage: raw user identities become keyed pseudonyms before anything leaves the ingest stage."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+from dataclasses import dataclass
+
+PSEUDONYM_HEX_CHARS = 32
+
+
+@dataclass(frozen=True, slots=True)
+class PseudonymKey:
+    """An HMAC key and the id recorded beside pseudonyms, so a rotation can be told apart."""
+
+    key_id: str
+    secret: bytes
+
+
+def canonical_identity(identity: str) -> str:
+    """``CORP\\Alice`` and ``corp\\alice `` are one person to the directory, so one pseudonym."""
+    return identity.strip().casefold()
+
+
+def pseudonymize(identity: str, key: PseudonymKey) -> str:
+    """HMAC-SHA256 of the canonical identity, 128 bits in hex: stable per key, not reversible."""
+    digest = hmac.new(key.secret, canonical_identity(identity).encode(), hashlib.sha256)
+    return digest.hexdigest()[:PSEUDONYM_HEX_CHARS]

@@ -1,0 +1,44 @@
+"""Start-up of one worker process: topics, migrations, metrics endpoint, then the Faust worker."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+import faust
+from prometheus_client import start_http_server
+
+from schemas.settings import Settings
+from sinks.kafka import ensure_topics, pipeline_topics
+from sinks.migrate import apply_migrations
+from sinks.warehouse import Warehouse
+from streams.app import create_app
+from streams.keys import load_pseudonym_key
+
+log = logging.getLogger(__name__)
+
+
+def run_worker(settings: Settings) -> None:
+    """Blocks until the worker stops (SIGTERM/SIGINT finish the batch in hand first)."""
+    key = load_pseudonym_key(settings.privacy)
+    _run_once(ensure_topics(settings.kafka.bootstrap_servers, pipeline_topics(settings.kafka)))
+    warehouse = Warehouse(settings.warehouse)
+    warehouse.open_blocking()
+    applied = warehouse.run_blocking(apply_migrations)
+    log.info("warehouse ready; migrations applied now: %s", [m.name for m in applied] or "none")
+    if settings.metrics.enabled:
+        start_http_server(settings.metrics.port, addr=settings.metrics.host)
+    asyncio.set_event_loop(asyncio.new_event_loop())
+    app = create_app(settings, key, warehouse)
+    try:
+        faust.Worker(app, loglevel=settings.worker.log_level).execute_from_commandline()
+    finally:
+        warehouse.close_blocking()
+
+
+def _run_once(coroutine: object) -> None:
+    loop = asyncio.new_event_loop()
+    try:
+        loop.run_until_complete(coroutine)  # type: ignore[arg-type]
+    finally:
+        loop.close()
