@@ -56,6 +56,7 @@ class WorkerSettings(_Section):
     take_max: int = Field(default=5_000, ge=1)
     take_within_seconds: float = Field(default=1.0, gt=0)
     commit_interval_seconds: float = Field(default=2.0, gt=0)
+    session_timeout_seconds: float = Field(default=30.0, ge=6)
     log_level: Literal["debug", "info", "warning", "error"] = "info"
 
 

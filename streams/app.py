@@ -66,6 +66,8 @@ def create_app(settings: Settings, key: PseudonymKey, warehouse: Warehouse) -> f
         topic_replication_factor=settings.kafka.replication_factor,
         broker_commit_interval=worker.commit_interval_seconds,
         broker_commit_every=max(worker.take_max * 4, 10_000),
+        broker_session_timeout=worker.session_timeout_seconds,
+        broker_heartbeat_interval=min(3.0, worker.session_timeout_seconds / 3),
         stream_buffer_maxsize=max(worker.take_max * 2, 4096),
         consumer_auto_offset_reset="earliest",
         producer_acks=-1,

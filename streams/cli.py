@@ -107,15 +107,17 @@ def lag(
     wait: Annotated[bool, typer.Option(help="Wait until the worker has committed everything.")] = False,
     timeout: Annotated[float, typer.Option(help="Seconds to wait at most.")] = 300.0,
 ) -> None:
-    """Print the worker group's uncommitted messages per partition of the agent topic."""
+    """Print the worker group's uncommitted messages per partition of the pipeline's input topics."""
     settings = _settings()
     deadline = time.monotonic() + timeout
     while True:
-        behind = asyncio.run(
-            kafka.consumer_group_lag(
-                settings.kafka.bootstrap_servers, settings.worker.app_id, settings.kafka.agent_topic
-            )
-        )
+        behind = {
+            f"{spec.name}[{partition}]": count
+            for spec in kafka.pipeline_topics(settings.kafka)
+            for partition, count in asyncio.run(
+                kafka.consumer_group_lag(settings.kafka.bootstrap_servers, settings.worker.app_id, spec.name)
+            ).items()
+        }
         total = sum(behind.values())
         if not wait or total == 0:
             break
@@ -123,7 +125,7 @@ def lag(
             console.print(f"[red]still {total:,} messages behind after {timeout:.0f}s[/red]")
             raise typer.Exit(1)
         time.sleep(1)
-    console.print(f"lag on {settings.kafka.agent_topic}: {total:,} messages {dict(sorted(behind.items()))}")
+    console.print(f"uncommitted messages: {total:,}", dict(sorted(behind.items())))
 
 
 @cli.command("export-schema")

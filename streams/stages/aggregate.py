@@ -2,7 +2,8 @@
 
 Active time of a sample is spread over the minutes its interval covers, in proportion to the
 overlap, in whole milliseconds that always add up to the event's own figure. A user or device
-counts in a minute when it had active time there.
+counts in a minute when it had active time there; an event counts in the minute its interval
+ends in (a sample ending at 10:01:00 sharp covers 10:00).
 """
 
 from __future__ import annotations
@@ -84,9 +85,10 @@ def _add(tallies: dict[_Key, _MinuteTally], usage: PlacedUsage) -> None:
     event = usage.event
     end_ms = epoch_ms(event.event_time)
     prefix = (usage.topic, usage.partition, usage.product)
-    tallies.setdefault((*prefix, minute_start(end_ms)), _MinuteTally()).event_count += 1
     active_ms = round(event.active_seconds * 1000)
     interval_ms = round(event.interval_seconds * 1000)
+    last_instant = end_ms - 1 if interval_ms > 0 else end_ms
+    tallies.setdefault((*prefix, minute_start(last_instant)), _MinuteTally()).event_count += 1
     for minute, share in spread_active_ms(end_ms, interval_ms, active_ms):
         tally = tallies.setdefault((*prefix, minute), _MinuteTally())
         tally.users.add(usage.user_key)

@@ -7,6 +7,7 @@ fixture is a test stand-in, not a ClickHouse server; see tests/support/chdb_http
 
 from __future__ import annotations
 
+import json
 import threading
 import urllib.error
 import urllib.request
@@ -148,10 +149,10 @@ COLUMN_DATA = [
 
 # The engine's own text rendering of what it stored, independent of client decoding.
 STORED_AS_TEXT = [
-    ("1", "2024-05-17 12:34:56", "2024-05-17 12:34:56.789", "12345.678", "eu-west", "['a','b']", "{'k':'v','x':'y'}", "\\N"),
-    ("2", "1999-12-31 23:59:59", "2000-01-01 00:00:00.001", "-0.001", "us-east", "[]", "{}", "né\\t'quoted'"),
-    ("3", "2030-01-02 03:04:05", "2030-01-02 03:04:05.006", "999999999999999.999", "eu-west", "['x']", "{'only':''}", "x"),
-    ("4", "1970-01-01 00:00:01", "2106-02-07 06:28:15.999", "0", "ap-south", "['','☃']", "{'a':'1','b':'2'}", "\\N"),
+    [1, "2024-05-17 12:34:56", "2024-05-17 12:34:56.789", "12345.678", "eu-west", "['a','b']", "{'k':'v','x':'y'}", None],
+    [2, "1999-12-31 23:59:59", "2000-01-01 00:00:00.001", "-0.001", "us-east", "[]", "{}", "n\u00e9\t'quoted'"],
+    [3, "2030-01-02 03:04:05", "2030-01-02 03:04:05.006", "999999999999999.999", "eu-west", "['x']", "{'only':''}", "x"],
+    [4, "1970-01-01 00:00:01", "2106-02-07 06:28:15.999", "0", "ap-south", "['','\u2603']", "{'a':'1','b':'2'}", None],
 ]
 
 
@@ -162,26 +163,36 @@ def test_row_and_column_oriented_insert_round_trip(client, chdb_http_server):  #
     assert summary.written_rows == 2
     summary = client.insert("seats", COLUMN_DATA, column_names=COLUMNS, column_oriented=True)
     assert summary.written_rows == 2
-    insert_requests = [r for r in chdb_http_server.requests if r.params.get("query", "").startswith("INSERT INTO")]
-    assert len(insert_requests) == 2
-    assert all(r.params["query"].endswith("FORMAT Native") and r.status == 200 for r in insert_requests)
+    # clickhouse-connect streams "INSERT ... FORMAT Native" + Native blocks as the body.
+    inserts = [r for r in chdb_http_server.requests if r.query.startswith("INSERT INTO")]
+    assert [r.query.split("\n")[0] for r in inserts] == [
+        "INSERT INTO `seats` (`id`, `ts`, `ts_ms`, `amount`, `region`, `tags`, `attrs`, `note`) FORMAT Native"
+    ] * 2
+    assert all(r.status == 200 and r.query.split("\n")[1].endswith("bytes of data>") for r in inserts)
 
     # What the engine stored, rendered by the engine.
     raw = client.raw_query(
         "SELECT id, toString(ts), toString(ts_ms), toString(amount), toString(region), toString(tags), "
         "toString(attrs), note FROM seats ORDER BY id",
-        fmt="TabSeparated",
+        fmt="JSONCompactEachRow",
     ).decode()
-    stored = [tuple(line.split("\t")) for line in raw.rstrip("\n").split("\n")]
+    stored = [json.loads(line) for line in raw.splitlines()]
     assert stored == STORED_AS_TEXT
 
     # What clickhouse-connect decodes from the Native response (naive UTC by default).
     result = client.query(f"SELECT {', '.join(COLUMNS)} FROM seats ORDER BY id")
     assert result.column_names == tuple(COLUMNS)
-    assert [t.name for t in result.column_types] == [
+    schema = [
         "UInt32", "DateTime('UTC')", "DateTime64(3, 'UTC')", "Decimal(18, 3)", "LowCardinality(String)",
         "Array(String)", "Map(String, String)", "Nullable(String)",
     ]
+    assert [row[1] for row in client.query("DESCRIBE TABLE seats").result_rows] == schema
+    # The fixture ignores client_protocol_version, so clickhouse-connect falls back to
+    # protocol 0, and at protocol 0 ClickHouse's Native writer drops the timezone from
+    # DateTime (not DateTime64) type names -- as a real server does for such clients.
+    # The values are still exact instants, decoded in the server timezone (UTC).
+    assert client.protocol_version == 0
+    assert [t.name for t in result.column_types] == ["DateTime" if t == "DateTime('UTC')" else t for t in schema]
     naive = lambda d: d.astimezone(UTC).replace(tzinfo=None)  # noqa: E731
     expected = [
         (r[0], naive(r[1]), naive(r[2]), r[3], r[4], r[5], r[6], r[7])
@@ -239,7 +250,7 @@ def test_compression_round_trip(chdb_http_server, compress):  # noqa: F811
         c.command("CREATE TABLE z (id UInt32, s String) ENGINE = MergeTree ORDER BY id")
         rows = [[i, f"value-{i}" * 3] for i in range(2000)]
         c.insert("z", rows, column_names=["id", "s"])
-        insert = [r for r in chdb_http_server.requests if r.params.get("query", "").startswith("INSERT")][-1]
+        insert = [r for r in chdb_http_server.requests if r.query.startswith("INSERT")][-1]
         got = c.query("SELECT id, s FROM z ORDER BY id").result_rows
         select = chdb_http_server.requests[-1]
     finally:
@@ -295,7 +306,7 @@ def test_insert_deduplication_token_is_applied(client, chdb_http_server):  # noq
     client.insert("dedup", [[3]], column_names=["id"], settings={"insert_deduplication_token": "batch-1"})
     client.insert("dedup", [[4]], column_names=["id"], settings={"insert_deduplication_token": "batch-2"})
     assert client.query("SELECT id FROM dedup ORDER BY id").result_rows == [(1,), (2,), (4,)]
-    tokens = [r.settings.get("insert_deduplication_token") for r in chdb_http_server.requests if r.params.get("query", "").startswith("INSERT")]
+    tokens = [r.settings.get("insert_deduplication_token") for r in chdb_http_server.requests if r.query.startswith("INSERT")]
     assert tokens == ["batch-1", "batch-1", "batch-2"]
 
 
@@ -369,3 +380,89 @@ def test_one_chdb_engine_path_per_process(chdb_http_server, tmp_path):  # noqa: 
         finally:
             c.close()
     assert chdb.query("SELECT 3", "CSV").bytes() == b"3\n"
+
+
+def test_raw_http_interface_details(chdb_http_server):  # noqa: F811
+    base = chdb_http_server.base_url
+    auth = {"X-ClickHouse-User": "default", "X-ClickHouse-Key": FIXTURE_PASSWORD}
+
+    # GET with a query: TabSeparated by default, ClickHouse response headers.
+    status, headers, body = _http(base + "/?query=SELECT%201%2C%20%27a%27", headers=auth)
+    assert (status, body) == (200, b"1\ta\n")
+    assert headers["X-ClickHouse-Format"] == "TabSeparated"
+    assert headers["X-ClickHouse-Timezone"] == chdb_http_server.server_timezone
+    assert json.loads(headers["X-ClickHouse-Summary"])["read_rows"] == "1"
+    # GET runs read-only (readonly=2), as on a server.
+    status, headers, body = _http(base + "/?query=CREATE%20TABLE%20g%20(x%20UInt8)%20ENGINE%3DMemory", headers=auth)
+    assert status == 500 and headers["X-ClickHouse-Exception-Code"] == "164"
+
+    # POST: the query parameter and the body are joined with a newline (INSERT data).
+    assert _http(base + "/", data=b"CREATE TABLE p (x UInt8, s String) ENGINE = Memory", headers=auth)[0] == 200
+    status, headers, body = _http(base + "/?query=INSERT%20INTO%20p%20FORMAT%20TSV", data=b"1\tone\n2\ttwo\n", headers=auth)
+    assert (status, body) == (200, b"")
+    assert "X-ClickHouse-Format" not in headers
+    assert json.loads(headers["X-ClickHouse-Summary"])["written_rows"] == "2"
+    status, headers, body = _http(base + "/?default_format=JSONCompactEachRow", data=b"SELECT * FROM p ORDER BY x", headers=auth)
+    assert [json.loads(line) for line in body.splitlines()] == [[1, "one"], [2, "two"]]
+    assert headers["X-ClickHouse-Format"] == "JSONCompactEachRow"
+
+    # Sessions: state persists per session_id; session_check refuses unknown sessions.
+    _http(base + "/?session_id=s1", data=b"SET max_threads = 1", headers=auth)
+    assert _http(base + "/?session_id=s1", data=b"SELECT getSetting('max_threads')", headers=auth)[2] == b"1\n"
+    assert _http(base + "/?session_id=s2", data=b"SELECT getSetting('max_threads')", headers=auth)[2] != b"1\n"
+    status, headers, _ = _http(base + "/?session_id=nope&session_check=1", data=b"SELECT 1", headers=auth)
+    assert (status, headers["X-ClickHouse-Exception-Code"]) == (500, "372")
+
+    # Refused, not emulated: ClickHouse-native compression and external data.
+    status, headers, _ = _http(base + "/?compress=1", data=b"SELECT 1", headers=auth)
+    assert (status, headers["X-ClickHouse-Exception-Code"]) == (501, "48")
+    boundary = "xyz"
+    multipart = (
+        f"--{boundary}\r\nContent-Disposition: form-data; name=\"query\"\r\n\r\nSELECT * FROM ext\r\n"
+        f"--{boundary}\r\nContent-Disposition: form-data; name=\"ext\"; filename=\"ext.tsv\"\r\n\r\n1\r\n"
+        f"--{boundary}--\r\n"
+    ).encode()
+    status, headers, body = _http(
+        base + "/?ext_structure=x%20UInt8", data=multipart, headers={**auth, "Content-Type": f"multipart/form-data; boundary={boundary}"}
+    )
+    assert (status, headers["X-ClickHouse-Exception-Code"]) == (501, "48")
+    assert b"External data" in body
+
+    # Unknown paths are 404; /ping needs no credentials.
+    assert _http(base + "/play")[0] == 404
+    assert _http(base + "/ping")[2] == b"Ok.\n"
+
+
+def test_concurrent_clients_are_served(chdb_http_server):  # noqa: F811
+    setup = clickhouse_connect.get_client(dsn=chdb_http_server.dsn())
+    setup.command("CREATE TABLE hits (worker UInt8, n UInt32) ENGINE = MergeTree ORDER BY (worker, n)")
+    setup.close()
+    errors: list[BaseException] = []
+
+    def work(worker: int) -> None:
+        try:
+            c = clickhouse_connect.get_client(dsn=chdb_http_server.dsn())
+            try:
+                for batch in range(5):
+                    c.insert("hits", [[worker, batch * 10 + i] for i in range(10)], column_names=["worker", "n"])
+                    assert c.query("SELECT count() FROM hits WHERE worker = {w:UInt8}", parameters={"w": worker}).result_rows == [
+                        ((batch + 1) * 10,)
+                    ]
+            finally:
+                c.close()
+        except BaseException as ex:  # noqa: BLE001 - reported below
+            errors.append(ex)
+
+    threads = [threading.Thread(target=work, args=(w,)) for w in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    assert errors == []
+    check = clickhouse_connect.get_client(dsn=chdb_http_server.dsn())
+    try:
+        assert check.query("SELECT worker, count(), sum(n) FROM hits GROUP BY worker ORDER BY worker").result_rows == [
+            (w, 50, sum(range(50))) for w in range(4)
+        ]
+    finally:
+        check.close()

@@ -1,0 +1,96 @@
+{{/* Chart name, truncated to the 63 characters Kubernetes allows in names. */}}
+{{- define "seatmeter.name" -}}
+{{- default .Chart.Name .Values.nameOverride | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{/* Fully qualified app name: release-chart unless the release name already contains the chart name. */}}
+{{- define "seatmeter.fullname" -}}
+{{- if .Values.fullnameOverride }}
+{{- .Values.fullnameOverride | trunc 63 | trimSuffix "-" }}
+{{- else }}
+{{- $name := default .Chart.Name .Values.nameOverride }}
+{{- if contains $name .Release.Name }}
+{{- .Release.Name | trunc 63 | trimSuffix "-" }}
+{{- else }}
+{{- printf "%s-%s" .Release.Name $name | trunc 63 | trimSuffix "-" }}
+{{- end }}
+{{- end }}
+{{- end }}
+
+{{- define "seatmeter.chart" -}}
+{{- printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{- define "seatmeter.selectorLabels" -}}
+app.kubernetes.io/name: {{ include "seatmeter.name" . }}
+app.kubernetes.io/instance: {{ .Release.Name }}
+{{- end }}
+
+{{- define "seatmeter.labels" -}}
+helm.sh/chart: {{ include "seatmeter.chart" . }}
+{{ include "seatmeter.selectorLabels" . }}
+app.kubernetes.io/version: {{ .Values.image.tag | default .Chart.AppVersion | quote }}
+app.kubernetes.io/managed-by: {{ .Release.Service }}
+app.kubernetes.io/part-of: seatmeter
+{{- end }}
+
+{{/* Labels of the worker pods (selector labels plus the component). */}}
+{{- define "seatmeter.workerSelectorLabels" -}}
+{{ include "seatmeter.selectorLabels" . }}
+app.kubernetes.io/component: worker
+{{- end }}
+
+{{- define "seatmeter.serviceAccountName" -}}
+{{- if .Values.serviceAccount.create }}
+{{- default (include "seatmeter.fullname" .) .Values.serviceAccount.name }}
+{{- else }}
+{{- default "default" .Values.serviceAccount.name }}
+{{- end }}
+{{- end }}
+
+{{- define "seatmeter.image" -}}
+{{- printf "%s:%s" .Values.image.repository (.Values.image.tag | default .Chart.AppVersion) }}
+{{- end }}
+
+{{/* The Secret holding the warehouse password, and its key. */}}
+{{- define "seatmeter.secretName" -}}
+{{- if .Values.warehouse.existingSecret }}
+{{- .Values.warehouse.existingSecret }}
+{{- else }}
+{{- include "seatmeter.fullname" . }}
+{{- end }}
+{{- end }}
+
+{{- define "seatmeter.secretKey" -}}
+{{- if .Values.warehouse.existingSecret }}
+{{- .Values.warehouse.existingSecretPasswordKey }}
+{{- else -}}
+password
+{{- end }}
+{{- end }}
+
+{{/*
+Non-secret configuration as KEY: "value" lines. The ConfigMap's data is exactly this, and the
+migrate hook Job (which runs before the ConfigMap exists on first install) gets the same as env.
+*/}}
+{{- define "seatmeter.config" -}}
+SEATMETER_KAFKA__BOOTSTRAP_SERVERS: {{ required "kafka.bootstrapServers is required" .Values.kafka.bootstrapServers | quote }}
+SEATMETER_KAFKA__AGENT_TOPIC: {{ .Values.kafka.agentTopic | quote }}
+SEATMETER_KAFKA__TOPIC_PARTITIONS: {{ .Values.kafka.topicPartitions | quote }}
+SEATMETER_KAFKA__REPLICATION_FACTOR: {{ .Values.kafka.replicationFactor | quote }}
+SEATMETER_WAREHOUSE__URL: {{ required "warehouse.url is required" .Values.warehouse.url | quote }}
+SEATMETER_WAREHOUSE__USERNAME: {{ .Values.warehouse.username | quote }}
+SEATMETER_WAREHOUSE__DATABASE: {{ .Values.warehouse.database | quote }}
+SEATMETER_WORKER__DATA_DIR: {{ .Values.worker.dataDir | quote }}
+SEATMETER_WORKER__LOG_LEVEL: {{ .Values.worker.logLevel | quote }}
+SEATMETER_METRICS__PORT: {{ .Values.metrics.port | quote }}
+{{- end }}
+
+{{/* The password as an env entry, read from the chart's Secret or the existing one. */}}
+{{- define "seatmeter.passwordEnv" -}}
+- name: SEATMETER_WAREHOUSE__PASSWORD
+  valueFrom:
+    secretKeyRef:
+      name: {{ include "seatmeter.secretName" . }}
+      key: {{ include "seatmeter.secretKey" . }}
+{{- end }}

@@ -1,0 +1,144 @@
+"""Drive the real system from tests: worker processes, the CLI, the broker, kcat."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+REPO = Path(__file__).resolve().parents[2]
+SEATMETER = str(Path(sys.executable).parent / "seatmeter")
+BOOTSTRAP = os.environ.get("SEATMETER_KAFKA__BOOTSTRAP_SERVERS", "127.0.0.1:9092")
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def broker_reachable() -> bool:
+    host, port = BOOTSTRAP.split(",")[0].rsplit(":", 1)
+    try:
+        with socket.create_connection((host, int(port)), timeout=2):
+            return True
+    except OSError:
+        return False
+
+
+@dataclass
+class Pipeline:
+    """One isolated pipeline: its own topics, consumer group, warehouse and worker state."""
+
+    root: Path
+    warehouse_url: str
+    name: str = field(default_factory=lambda: f"it-{uuid.uuid4().hex[:10]}")
+    metrics_port: int = field(default_factory=free_port)
+    extra_env: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def topic(self) -> str:
+        return f"{self.name}.agent-usage"
+
+    @property
+    def env(self) -> dict[str, str]:
+        env = {k: v for k, v in os.environ.items() if not k.startswith("SEATMETER_")}
+        env.update(
+            {
+                "SEATMETER_KAFKA__BOOTSTRAP_SERVERS": BOOTSTRAP,
+                "SEATMETER_KAFKA__AGENT_TOPIC": self.topic,
+                "SEATMETER_WORKER__APP_ID": self.name,
+                "SEATMETER_WORKER__DATA_DIR": str(self.root / "worker"),
+                "SEATMETER_WORKER__TAKE_WITHIN_SECONDS": "0.5",
+                "SEATMETER_WAREHOUSE__URL": self.warehouse_url,
+                "SEATMETER_WAREHOUSE__PASSWORD": "it-secret",
+                "SEATMETER_PRIVACY__PSEUDONYM_KEY": "integration-test-key",
+                "SEATMETER_METRICS__PORT": str(self.metrics_port),
+                "SEATMETER_METRICS__HOST": "127.0.0.1",
+                **self.extra_env,
+            }
+        )
+        return env
+
+    def cli(self, *args: str, timeout: float = 120) -> str:
+        done = subprocess.run(
+            [SEATMETER, *args], env=self.env, cwd=self.root, capture_output=True, text=True, timeout=timeout
+        )
+        if done.returncode != 0:
+            raise AssertionError(f"seatmeter {' '.join(args)} failed:\n{done.stdout}\n{done.stderr}")
+        return done.stdout
+
+    def query(self, sql: str) -> list[dict[str, Any]]:
+        out = self.cli("sql", "--format", "JSONEachRow", sql)
+        return [orjson.loads(line) for line in out.splitlines() if line.strip()]
+
+    def start_worker(self) -> Worker:
+        log = (self.root / "worker.log").open("ab")
+        process = subprocess.Popen([SEATMETER, "worker"], env=self.env, cwd=self.root, stdout=log, stderr=log)
+        return Worker(process, self)
+
+    def wait_caught_up(self, timeout: float = 180) -> None:
+        self.cli("lag", "--wait", "--timeout", str(timeout), timeout=timeout + 30)
+
+    def kcat_produce(self, messages: list[tuple[bytes, bytes]]) -> None:
+        lines = b"".join(key + b"\t" + value + b"\n" for key, value in messages)
+        subprocess.run(
+            ["kcat", "-P", "-b", BOOTSTRAP, "-t", self.topic, "-K", "\t", "-X", "acks=all"],
+            input=lines,
+            check=True,
+            timeout=120,
+        )
+
+
+@dataclass
+class Worker:
+    process: subprocess.Popen[bytes]
+    pipeline: Pipeline
+
+    def metric(self, name: str) -> float:
+        """Sum of a metric's samples from the worker's /metrics endpoint (0 when absent)."""
+        url = f"http://127.0.0.1:{self.pipeline.metrics_port}/metrics"
+        with urllib.request.urlopen(url, timeout=5) as response:  # noqa: S310 - loopback only
+            text = response.read().decode()
+        return sum(
+            float(line.rsplit(" ", 1)[1])
+            for line in text.splitlines()
+            if line.startswith(name + "{") or line.startswith(name + " ")
+        )
+
+    def wait_metric(self, name: str, at_least: float, timeout: float = 120) -> float:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            self.assert_alive()
+            try:
+                value = self.metric(name)
+                if value >= at_least:
+                    return value
+            except OSError:
+                pass
+            time.sleep(0.2)
+        raise AssertionError(f"{name} stayed below {at_least} for {timeout}s")
+
+    def assert_alive(self) -> None:
+        if self.process.poll() is not None:
+            log = (self.pipeline.root / "worker.log").read_text(errors="replace")[-4000:]
+            raise AssertionError(f"worker exited with {self.process.returncode}:\n{log}")
+
+    def stop(self, timeout: float = 60) -> int:
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+        return self.process.wait(timeout=timeout)
+
+    def kill(self) -> None:
+        self.process.send_signal(signal.SIGKILL)
+        self.process.wait(timeout=30)

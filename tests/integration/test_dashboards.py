@@ -1,0 +1,584 @@
+"""The provisioned Grafana dashboards run against the real warehouse schema.
+
+Every ClickHouse query in ``deploy/grafana/dashboards/*.json`` (panel targets and template
+variable queries) is expanded to plain SQL and executed on a fresh embedded warehouse (chDB)
+built by the project's own migrations, after seeding a few rows into ``product_usage_1m_parts``
+and ``dead_letters``. Every Prometheus expression may only use the worker's documented metrics.
+
+Macro expansion
+---------------
+The Grafana ClickHouse plugin (``grafana-clickhouse-datasource``) rewrites a few ``$__`` macros
+on its backend before sending SQL to ClickHouse. :func:`expand_macros` reimplements the ones the
+dashboards may use, with the same output shape as the plugin (times in whole seconds or in
+milliseconds since the epoch, UTC):
+
+==========================  ===================================================================
+``$__timeFilter(col)``      ``col >= toDateTime(<from s>) AND col <= toDateTime(<to s>)``
+``$__timeFilter_ms(col)``   same with ``fromUnixTimestamp64Milli(<ms>)`` bounds
+``$__dateFilter(col)``      ``col >= toDate('<from day>') AND col <= toDate('<to day>')``
+``$__fromTime``/``$__toTime``        ``toDateTime(<s>)``
+``$__fromTime_ms``/``$__toTime_ms``  ``fromUnixTimestamp64Milli(<ms>)``
+``$__timeInterval(col)``    ``toStartOfInterval(toDateTime(col), INTERVAL <interval s> second)``
+``$__timeInterval_ms(col)`` ``toStartOfInterval(toDateTime64(col, 3), INTERVAL <ms> millisecond)``
+``$__interval_s``           the panel interval in whole seconds (at least 1)
+==========================  ===================================================================
+
+Grafana template variables are expanded the way Grafana's frontend does it for the formats used
+here: ``${name:singlequote}`` becomes ``'a','b'`` (quotes escaped), ``$name``/``${name}`` becomes
+the raw values joined by commas. A variable set to "All" takes every value its own query returns,
+so the ``product`` variable is resolved by running its query first. Anything left that still looks
+like a macro or a variable fails the test, so a dashboard cannot use a macro this expander (and so
+this test) does not understand.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+DASHBOARD_DIR = REPO / "deploy" / "grafana" / "dashboards"
+DATASOURCES_FILE = REPO / "deploy" / "grafana" / "provisioning" / "datasources" / "datasources.yml"
+RULES_DIR = REPO / "deploy" / "prometheus" / "rules"
+
+CLICKHOUSE_TYPE = "grafana-clickhouse-datasource"
+PROMETHEUS_TYPE = "prometheus"
+
+# The worker's metrics (README / interface contract). Histograms expose _bucket/_sum/_count series.
+WORKER_METRICS = frozenset(
+    {
+        "seatmeter_events_consumed_total",
+        "seatmeter_events_invalid_total",
+        "seatmeter_dead_letters_total",
+        "seatmeter_warehouse_rows_written_total",
+        "seatmeter_warehouse_insert_errors_total",
+        "seatmeter_consumer_lag",
+    }
+)
+WORKER_HISTOGRAMS = frozenset({"seatmeter_warehouse_flush_seconds"})
+ALLOWED_METRICS = WORKER_METRICS | {
+    f"{h}{suffix}" for h in WORKER_HISTOGRAMS for suffix in ("_bucket", "_sum", "_count")
+}
+
+# The dashboards are queried over six hours of yesterday (UTC), with a one-minute panel interval.
+# Relative to today because the tables have TTLs (dead letters: 90 days): older seed rows could be
+# dropped by a merge while the test runs.
+RANGE_FROM = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0) - timedelta(days=1)
+RANGE_TO = RANGE_FROM + timedelta(hours=6)
+BEFORE_RANGE = RANGE_FROM - timedelta(hours=12)
+INTERVAL_SECONDS = 60
+
+TOPIC = "seatmeter.agent-usage"
+
+
+# --------------------------------------------------------------------------- dashboard loading
+
+
+@dataclass(frozen=True)
+class Query:
+    dashboard: str
+    title: str  # panel title, or "var:<name>" for a template variable query
+    text: str  # rawSql (ClickHouse) or expr (Prometheus)
+    fmt: int | None  # ClickHouse format: 0 time series, 1 table; None for variables
+
+
+def _dashboards() -> list[tuple[str, dict[str, Any]]]:
+    files = sorted(DASHBOARD_DIR.glob("*.json"))
+    assert files, f"no dashboards in {DASHBOARD_DIR}"
+    return [(f.name, json.loads(f.read_text())) for f in files]
+
+
+def _panels(panels: list[dict[str, Any]]) -> Iterator[dict[str, Any]]:
+    for panel in panels:
+        yield panel
+        yield from _panels(panel.get("panels", []))  # collapsed rows keep their panels inside
+
+
+def _ds_type(obj: dict[str, Any], default: dict[str, Any] | None = None) -> str | None:
+    ds = obj.get("datasource") or default or {}
+    return ds.get("type") if isinstance(ds, dict) else None
+
+
+def _queries(kind: str) -> list[Query]:
+    found: list[Query] = []
+    for name, board in _dashboards():
+        for panel in _panels(board.get("panels", [])):
+            for target in panel.get("targets", []):
+                if _ds_type(target, panel.get("datasource")) != kind:
+                    continue
+                text = target.get("rawSql") if kind == CLICKHOUSE_TYPE else target.get("expr")
+                assert text, f"{name}: panel {panel.get('title')!r} has an empty {kind} query"
+                found.append(Query(name, panel["title"], text, target.get("format")))
+        for var in board.get("templating", {}).get("list", []):
+            if var.get("type") != "query" or _ds_type(var) != kind:
+                continue
+            q = var.get("query")
+            if isinstance(q, dict):
+                q = q.get("rawSql") if kind == CLICKHOUSE_TYPE else q.get("query")
+            text = q
+            assert text, f"{name}: variable {var['name']!r} has an empty query"
+            found.append(Query(name, f"var:{var['name']}", text, None))
+    return found
+
+
+# --------------------------------------------------------------------------- macro expansion
+
+
+def _epoch(t: datetime) -> int:
+    return int(t.timestamp())
+
+
+def _epoch_ms(t: datetime) -> int:
+    return int(t.timestamp() * 1000)
+
+
+def _split_args(text: str, start: int) -> tuple[list[str], int]:
+    """Arguments of a macro call whose "(" is at ``start``; returns them and the index after ")"."""
+    depth, args, current, i = 0, [], [], start
+    while i < len(text):
+        ch = text[i]
+        if ch == "(":
+            depth += 1
+            if depth > 1:
+                current.append(ch)
+        elif ch == ")":
+            depth -= 1
+            if depth == 0:
+                args.append("".join(current).strip())
+                return [a for a in args if a], i + 1
+            current.append(ch)
+        elif ch == "," and depth == 1:
+            args.append("".join(current).strip())
+            current = []
+        else:
+            current.append(ch)
+        i += 1
+    raise ValueError(f"unbalanced parentheses in macro call: {text[start : start + 80]!r}")
+
+
+def expand_macros(sql: str, start: datetime, end: datetime, interval_s: int) -> str:
+    """Rewrite the ClickHouse plugin's ``$__`` macros the way the plugin's backend does."""
+    interval_s = max(interval_s, 1)
+
+    def call(name: str, args: list[str]) -> str:
+        def one() -> str:
+            if len(args) != 1:
+                raise ValueError(f"$__{name} takes 1 argument, got {args}")
+            return args[0]
+
+        if name == "timeFilter":
+            c = one()
+            return f"{c} >= toDateTime({_epoch(start)}) AND {c} <= toDateTime({_epoch(end)})"
+        if name == "timeFilter_ms":
+            c = one()
+            return (
+                f"{c} >= fromUnixTimestamp64Milli({_epoch_ms(start)}) "
+                f"AND {c} <= fromUnixTimestamp64Milli({_epoch_ms(end)})"
+            )
+        if name == "dateFilter":
+            c = one()
+            return f"{c} >= toDate('{start.date()}') AND {c} <= toDate('{end.date()}')"
+        if name == "timeInterval":
+            return f"toStartOfInterval(toDateTime({one()}), INTERVAL {interval_s} second)"
+        if name == "timeInterval_ms":
+            return f"toStartOfInterval(toDateTime64({one()}, 3), INTERVAL {interval_s * 1000} millisecond)"
+        raise ValueError(f"macro $__{name}(...) is not supported by this test's expander")
+
+    plain = {
+        "fromTime": f"toDateTime({_epoch(start)})",
+        "toTime": f"toDateTime({_epoch(end)})",
+        "fromTime_ms": f"fromUnixTimestamp64Milli({_epoch_ms(start)})",
+        "toTime_ms": f"fromUnixTimestamp64Milli({_epoch_ms(end)})",
+        "interval_s": str(interval_s),
+    }
+
+    out, pos = [], 0
+    for m in re.finditer(r"\$__(\w+)", sql):
+        if m.start() < pos:
+            continue  # inside the arguments of a macro already expanded
+        out.append(sql[pos : m.start()])
+        name = m.group(1)
+        if m.end() < len(sql) and sql[m.end()] == "(":
+            args, pos = _split_args(sql, m.end())
+            out.append(call(name, args))
+        elif name in plain:
+            out.append(plain[name])
+            pos = m.end()
+        else:
+            raise ValueError(f"macro $__{name} is not supported by this test's expander")
+    out.append(sql[pos:])
+    return "".join(out)
+
+
+def expand_variables(sql: str, variables: dict[str, list[str]]) -> str:
+    """Grafana's interpolation of ``${name:singlequote}``, ``${name}`` and ``$name``."""
+
+    def values(name: str) -> list[str]:
+        if name not in variables:
+            raise ValueError(f"dashboard variable ${name} has no value in this test")
+        return variables[name]
+
+    def quoted(name: str) -> str:
+        return ",".join("'" + v.replace("\\", "\\\\").replace("'", "\\'") + "'" for v in values(name))
+
+    def braced(m: re.Match[str]) -> str:
+        name, fmt = m.group(1), m.group(2)
+        if fmt in (None, "raw", "csv"):
+            return ",".join(values(name))
+        if fmt == "singlequote":
+            return quoted(name)
+        raise ValueError(f"variable format ${{{name}:{fmt}}} is not supported by this test")
+
+    sql = re.sub(r"\$\{(\w+)(?::(\w+))?\}", braced, sql)
+    return re.sub(r"\$(?!__)([A-Za-z_]\w*)", lambda m: ",".join(values(m.group(1))), sql)
+
+
+def to_sql(query: Query, variables: dict[str, list[str]]) -> str:
+    sql = expand_variables(query.text, variables)
+    sql = expand_macros(sql, RANGE_FROM, RANGE_TO, INTERVAL_SECONDS)
+    leftover = re.findall(r"\$\{?\w+", sql)
+    assert not leftover, f"{query.dashboard} / {query.title}: unexpanded {leftover} in:\n{sql}"
+    return sql
+
+
+def test_expander_matches_the_plugin_shapes() -> None:
+    start = datetime(2026, 1, 1, tzinfo=UTC)
+    end = start + timedelta(hours=1)
+    sql = expand_macros(
+        "SELECT $__timeInterval(t) AS time FROM x WHERE $__timeFilter(t) AND d < $__toTime_ms "
+        "AND $__dateFilter(day) AND f(a, g(b)) = $__interval_s",
+        start,
+        end,
+        30,
+    )
+    assert sql == (
+        "SELECT toStartOfInterval(toDateTime(t), INTERVAL 30 second) AS time FROM x "
+        "WHERE t >= toDateTime(1767225600) AND t <= toDateTime(1767229200) "
+        "AND d < fromUnixTimestamp64Milli(1767229200000) "
+        "AND day >= toDate('2026-01-01') AND day <= toDate('2026-01-01') AND f(a, g(b)) = 30"
+    )
+    assert expand_variables("p IN (${p:singlequote}) OR q = '$p'", {"p": ["a", "o'b"]}) == (
+        "p IN ('a','o\\'b') OR q = 'a,o'b'"
+    )
+    with pytest.raises(ValueError, match="not supported"):
+        expand_macros("SELECT $__conditionalAll(a, $b)", start, end, 1)
+
+
+# --------------------------------------------------------------------------- dashboard structure
+
+
+def test_dashboards_are_well_formed() -> None:
+    provisioned_uids = set(re.findall(r"^\s*uid:\s*(\S+)\s*$", DATASOURCES_FILE.read_text(), re.M))
+    titles = set()
+    for name, board in _dashboards():
+        assert board.get("uid") and board.get("title"), name
+        assert board["schemaVersion"] >= 39, f"{name}: schemaVersion {board['schemaVersion']} is old"
+        assert board["title"] not in titles, f"duplicate dashboard title {board['title']!r}"
+        titles.add(board["title"])
+        ids = [p["id"] for p in _panels(board["panels"])]
+        assert len(ids) == len(set(ids)), f"{name}: duplicate panel ids"
+        for panel in _panels(board["panels"]):
+            if panel["type"] == "row":
+                continue
+            for target in panel.get("targets", []):
+                ds = target.get("datasource") or panel.get("datasource")
+                where = f"{name}/{panel['title']}"
+                assert ds["uid"] in provisioned_uids, f"{where}: datasource {ds} is not provisioned"
+                if ds["type"] == CLICKHOUSE_TYPE:
+                    # The plugin treats a target without pluginVersion as a v3 query and re-derives
+                    # queryType from format, so all three must agree.
+                    assert target.get("editorType") == "sql"
+                    assert target.get("pluginVersion", "").startswith("4.")
+                    shape = (target.get("format"), target.get("queryType"))
+                    assert shape in {(0, "timeseries"), (1, "table")}, f"{where}: format/queryType {shape}"
+    assert {"Seatmeter / Product usage", "Seatmeter / Pipeline health"} <= titles
+
+
+# --------------------------------------------------------------------------- Prometheus expressions
+
+_PROMQL_KEYWORDS = frozenset(
+    {"by", "without", "on", "ignoring", "group_left", "group_right", "offset", "bool"}
+    | {"and", "or", "unless", "inf", "nan"}
+)
+
+
+def promql_metric_names(expr: str) -> set[str]:
+    """Metric names referenced by a PromQL expression (or a label_values(...) variable query)."""
+    text = re.sub(r'"(?:[^"\\]|\\.)*"|\'(?:[^\'\\]|\\.)*\'|`[^`]*`', '""', expr)  # strings
+    text = re.sub(r"\{[^}]*\}", "", text)  # label matchers
+    text = re.sub(r"\[[^\]]*\]", "", text)  # range selectors and subqueries
+    text = re.sub(r"\b(by|without|on|ignoring|group_left|group_right)\s*\([^)]*\)", " ", text)  # label lists
+    text = re.sub(r"\$\{?\w+(:\w+)?\}?", " ", text)  # Grafana variables
+    m = re.fullmatch(r"\s*label_values\((.*?)(,\s*\w+)?\)\s*", text, re.S)
+    if m:
+        text = m.group(1)
+    names = set()
+    for tok in re.finditer(r"(?<![\w.])([a-zA-Z_:][\w:]*)\s*(\()?", text):
+        word, is_call = tok.group(1), tok.group(2)
+        if is_call or word.lower() in _PROMQL_KEYWORDS or re.fullmatch(r"\d+\w*", word):
+            continue
+        names.add(word)
+    return names
+
+
+def test_promql_metric_name_extraction() -> None:
+    assert promql_metric_names(
+        "histogram_quantile(0.95, sum by (le, table) "
+        '(rate(seatmeter_warehouse_flush_seconds_bucket{instance=~"$instance"}[$__rate_interval])))'
+    ) == {"seatmeter_warehouse_flush_seconds_bucket"}
+    assert promql_metric_names("label_values(seatmeter_events_consumed_total, instance)") == {
+        "seatmeter_events_consumed_total"
+    }
+    assert promql_metric_names("a / on (x) group_left (y) b offset 5m > bool 1") == {"a", "b"}
+
+
+def test_prometheus_panels_use_only_worker_metrics() -> None:
+    queries = _queries(PROMETHEUS_TYPE)
+    assert queries, "no Prometheus queries found in the dashboards"
+    for q in queries:
+        names = promql_metric_names(q.text)
+        assert names, f"{q.dashboard} / {q.title}: no metric in {q.text!r}"
+        unknown = names - ALLOWED_METRICS
+        assert not unknown, f"{q.dashboard} / {q.title}: unknown metrics {sorted(unknown)} in {q.text!r}"
+
+
+def _indent(line: str) -> int:
+    return len(line) - len(line.lstrip())
+
+
+def _rule_expressions(path: Path) -> list[str]:
+    """``expr:`` values of a Prometheus rules file (plain or ``|`` block scalars), without a YAML parser."""
+    lines = path.read_text().splitlines()
+    exprs, i = [], 0
+    while i < len(lines):
+        m = re.match(r"^(\s*)(?:-\s+)?expr:\s*(.*)$", lines[i])
+        i += 1
+        if not m:
+            continue
+        value = m.group(2).strip()
+        if value in ("|", "|-", ">", ">-"):
+            indent = len(m.group(1))
+            block = []
+            while i < len(lines) and (not lines[i].strip() or _indent(lines[i]) > indent):
+                block.append(lines[i].strip())
+                i += 1
+            value = " ".join(block)
+        exprs.append(value.strip("'\""))
+    return exprs
+
+
+def test_prometheus_rules_use_only_worker_metrics() -> None:
+    files = sorted(RULES_DIR.glob("*.yml"))
+    assert files
+    for path in files:
+        for expr in _rule_expressions(path):
+            # `up` is Prometheus's own per-target series; recorded series are `level:metric:op`.
+            unknown = {n for n in promql_metric_names(expr) if ":" not in n} - ALLOWED_METRICS - {"up"}
+            assert not unknown, f"{path.name}: unknown metrics {sorted(unknown)} in {expr!r}"
+
+
+# --------------------------------------------------------------------------- ClickHouse queries
+
+
+def _at(hh_mm: str) -> datetime:
+    hours, minutes = hh_mm.split(":")
+    return RANGE_FROM + timedelta(hours=int(hours), minutes=int(minutes))
+
+
+USAGE_ROWS = [
+    # minute, product, users, devices, active_seconds, event_count, partition, batch_last_offset
+    (_at("01:00"), "Visual Studio Code", ["u1", "u2"], ["d1", "d2"], Decimal("90.500"), 10, 0, 100),
+    (_at("01:01"), "Visual Studio Code", ["u1"], ["d1"], Decimal("60.000"), 5, 1, 200),
+    (_at("02:00"), "Adobe Acrobat", ["u3"], ["d3"], Decimal("30.000"), 2, 0, 101),
+    # Outside the dashboard range: must not show up anywhere.
+    (BEFORE_RANGE, "Retired Tool", ["u9"], ["d9"], Decimal("600.000"), 40, 2, 50),
+]
+
+DEAD_LETTER_ROWS = [
+    # dead_lettered_at, partition, offset, stage, reason, payload
+    (_at("01:05"), 0, 7, "validate", "missing field: product", '{"user": "u1"}'),
+    (_at("01:06"), 1, 9, "validate", "missing field: product", '{"user": "u2"}'),
+    (_at("01:07"), 1, 9, "validate", "missing field: product", '{"user": "u2"}'),  # replayed duplicate
+    (_at("03:00"), 2, 4, "decode", "invalid JSON", "{not json"),
+    (BEFORE_RANGE, 0, 1, "decode", "invalid JSON", "x"),  # out of range
+]
+
+IN_RANGE_PRODUCTS = ["Adobe Acrobat", "Visual Studio Code"]
+
+
+@pytest.fixture(scope="module")
+def warehouse(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    # Imported here so the Prometheus checks above run even where the warehouse code cannot load.
+    from schemas.settings import WarehouseSettings
+    from sinks.migrate import apply_migrations
+    from sinks.warehouse import connect_warehouse
+
+    path = tmp_path_factory.mktemp("dashboards") / "wh"
+    client = connect_warehouse(WarehouseSettings(url=f"chdb://{path}"))
+    apply_migrations(client)
+    client.insert(
+        "product_usage_1m_parts",
+        [
+            [minute, product, users, devices, secs, events, TOPIC, part, offset]
+            for minute, product, users, devices, secs, events, part, offset in USAGE_ROWS
+        ],
+        column_names=[
+            "minute",
+            "product",
+            "users",
+            "devices",
+            "active_seconds",
+            "event_count",
+            "source_topic",
+            "source_partition",
+            "batch_last_offset",
+        ],
+    )
+    client.insert(
+        "dead_letters",
+        [
+            [at, TOPIC, part, offset, stage, reason, payload, len(payload.encode()), {"agent": "test"}]
+            for at, part, offset, stage, reason, payload in DEAD_LETTER_ROWS
+        ],
+        column_names=[
+            "dead_lettered_at",
+            "source_topic",
+            "source_partition",
+            "source_offset",
+            "stage",
+            "reason",
+            "payload",
+            "payload_bytes",
+            "headers",
+        ],
+    )
+    yield client
+    close = getattr(client, "close", None)
+    if close:
+        close()
+
+
+@dataclass
+class Result:
+    columns: list[str]
+    types: list[str]
+    rows: list[tuple[Any, ...]]
+
+    def column(self, name: str) -> list[Any]:
+        i = self.columns.index(name)
+        return [row[i] for row in self.rows]
+
+
+def _run(client: Any, sql: str) -> Result:
+    r = client.query(sql)
+    rows = [tuple(row) for row in r.result_rows]
+    return Result(list(r.column_names), [t.name for t in r.column_types], rows)
+
+
+@pytest.fixture(scope="module")
+def results(warehouse: Any) -> dict[str, Result]:
+    """Every ClickHouse query of every dashboard, run once; keyed by "dashboard/title[#n]"."""
+    queries = _queries(CLICKHOUSE_TYPE)
+    assert queries, "no ClickHouse queries found in the dashboards"
+    variables: dict[str, list[str]] = {}
+    out: dict[str, Result] = {}
+    # Template variables first: "All" means every value the variable's query returns.
+    for q in sorted(queries, key=lambda q: not q.title.startswith("var:")):
+        sql = to_sql(q, variables)
+        try:
+            res = _run(warehouse, sql)
+        except Exception as exc:  # noqa: BLE001 - report the dashboard, panel and SQL with the error
+            pytest.fail(f"{q.dashboard} / {q.title}: query failed: {exc}\n{sql}")
+        if q.title.startswith("var:"):
+            variables[q.title[4:]] = [str(row[0]) for row in res.rows]
+        key = f"{q.dashboard}/{q.title}"
+        n = 1
+        while key in out:
+            n += 1
+            key = f"{q.dashboard}/{q.title}#{n}"
+        out[key] = res
+        if q.fmt == 0:
+            assert res.types and res.types[0].startswith("DateTime"), (
+                f"{key}: a time series query must return its time column first, got {res.columns}"
+            )
+    return out
+
+
+def _one(results: dict[str, Result], title: str) -> Result:
+    hits = [r for k, r in results.items() if k.split("/", 1)[1] == title]
+    assert len(hits) == 1, f"expected exactly one panel titled {title!r}, found {len(hits)}"
+    return hits[0]
+
+
+@pytest.mark.clickhouse
+def test_every_clickhouse_query_returns_the_seeded_data(results: dict[str, Result]) -> None:
+    for key, res in results.items():
+        assert res.rows, f"{key}: returned no rows for the seeded data"
+        flat = {str(v) for row in res.rows for v in row}
+        assert "Retired Tool" not in flat, f"{key}: includes a product outside the time range"
+
+
+@pytest.mark.clickhouse
+def test_product_variable_lists_products_in_range(results: dict[str, Result]) -> None:
+    assert [row[0] for row in _one(results, "var:product").rows] == IN_RANGE_PRODUCTS
+
+
+@pytest.mark.clickhouse
+def test_top_products(results: dict[str, Result]) -> None:
+    res = _one(results, "Top products")
+    assert res.column("product") == ["Visual Studio Code", "Adobe Acrobat"]
+    assert res.column("distinct_users") == [2, 1]
+    assert res.column("distinct_devices") == [2, 1]
+    assert res.column("events") == [15, 2]
+    assert [float(h) for h in res.column("active_hours")] == [round(150.5 / 3600, 2), round(30 / 3600, 2)]
+
+
+@pytest.mark.clickhouse
+def test_usage_stats(results: dict[str, Result]) -> None:
+    assert _one(results, "Distinct users").rows == [(3,)]
+    assert _one(results, "Distinct devices").rows == [(3,)]
+    assert float(_one(results, "Active hours").rows[0][0]) == round(180.5 / 3600, 1)
+    # (2 + 1 + 1) active users over a 360-minute range
+    assert float(_one(results, "Average seats in use").rows[0][0]) == round(4 / 360, 2)
+
+
+@pytest.mark.clickhouse
+def test_active_users_per_product_per_minute(results: dict[str, Result]) -> None:
+    res = _one(results, "Active users per product")
+    points = [(t.replace(tzinfo=UTC), p, n) for t, p, n in res.rows]
+    assert points == [
+        (_at("01:00"), "Visual Studio Code", 2),
+        (_at("01:01"), "Visual Studio Code", 1),
+        (_at("02:00"), "Adobe Acrobat", 1),
+    ]
+
+
+@pytest.mark.clickhouse
+def test_active_hours_per_product(results: dict[str, Result]) -> None:
+    res = _one(results, "Active hours by product")
+    assert res.column("product") == ["Visual Studio Code", "Adobe Acrobat"]
+    series = _one(results, "Active hours per product")
+    assert {row[1] for row in series.rows} == set(IN_RANGE_PRODUCTS)
+    assert sum(float(row[2]) for row in series.rows) == pytest.approx(180.5 / 3600)
+
+
+@pytest.mark.clickhouse
+def test_dead_letters_by_stage_and_reason(results: dict[str, Result]) -> None:
+    res = _one(results, "Dead letters by stage and reason")
+    columns = (res.column("stage"), res.column("reason"), res.column("dead_letters"))
+    summary = list(zip(*columns, strict=True))
+    # The replayed duplicate (same topic, partition, offset) counts once.
+    assert summary == [("validate", "missing field: product", 2), ("decode", "invalid JSON", 1)]
+    by_stage = _one(results, "Dead letters by stage")
+    assert sum(row[2] for row in by_stage.rows) == 3
+    latest = _one(results, "Latest dead letters")
+    assert latest.column("source_offset") == [4, 9, 7]
+    assert latest.column("dead_lettered_at")[0].replace(tzinfo=UTC) == _at("03:00")

@@ -1,0 +1,92 @@
+"""A generated agent workload whose per-minute rollups are known without running Seatmeter.
+
+Samples cover whole, aligned minutes, so the truth is a plain count per (product, minute); the
+spreading of unaligned intervals is covered by the unit tests.
+"""
+
+from __future__ import annotations
+
+import random
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta, timezone
+from decimal import Decimal
+
+import orjson
+
+PRODUCTS = ("EXCEL.EXE", "WINWORD.EXE", "Photoshop.exe", "idea64.exe", "acad.exe", "code")
+ZONES = (UTC, timezone(timedelta(hours=2)), timezone(timedelta(hours=-7)))
+
+
+@dataclass
+class Truth:
+    users: dict[tuple[str, datetime], set[str]] = field(default_factory=lambda: defaultdict(set))
+    devices: dict[tuple[str, datetime], set[str]] = field(default_factory=lambda: defaultdict(set))
+    active: dict[tuple[str, datetime], Decimal] = field(default_factory=lambda: defaultdict(Decimal))
+    events: dict[tuple[str, datetime], int] = field(default_factory=lambda: defaultdict(int))
+
+    def rows(self) -> dict[tuple[str, str], tuple[int, int, Decimal, int]]:
+        return {
+            (product, minute.strftime("%Y-%m-%d %H:%M:%S")): (
+                len(self.users[(product, minute)]),
+                len(self.devices[(product, minute)]),
+                self.active[(product, minute)],
+                self.events[(product, minute)],
+            )
+            for product, minute in self.events
+        }
+
+
+@dataclass
+class Workload:
+    messages: list[tuple[bytes, bytes]]
+    invalid: int
+    truth: Truth
+
+
+def build_workload(seed: int, devices: int, minutes: int, invalid_every: int = 97) -> Workload:
+    rng = random.Random(seed)
+    start = datetime(2026, 11, 2, 9, 0, tzinfo=UTC)
+    truth = Truth()
+    messages: list[tuple[bytes, bytes]] = []
+    invalid = 0
+    for number in range(devices):
+        device = f"dev-{number:03d}"
+        user = f"CORP\\person{rng.randrange(devices // 2 + 1)}"
+        zone = ZONES[number % len(ZONES)]
+        events = []
+        for minute_index in range(minutes):
+            for product in rng.sample(PRODUCTS, rng.randint(0, 2)):
+                minute = start + timedelta(minutes=minute_index)
+                active = Decimal(rng.randrange(0, 601)) / 10
+                events.append(_event(rng, device, user, product, minute + timedelta(minutes=1), zone, active))
+                key = (product.casefold(), minute)
+                truth.events[key] += 1
+                truth.active[key] += active
+                if active > 0:
+                    truth.users[key].add(user.casefold())
+                    truth.devices[key].add(device)
+        for chunk_start in range(0, len(events), 7):
+            chunk = events[chunk_start : chunk_start + 7]
+            if rng.random() < 0.3:
+                messages.extend((device.encode(), orjson.dumps(e)) for e in chunk)
+            else:
+                messages.append((device.encode(), orjson.dumps({"events": chunk})))
+            if len(messages) % invalid_every == 0:
+                messages.append((device.encode(), b'{"event_id": "broken", "kind": "sample"}'))
+                invalid += 1
+    return Workload(messages, invalid, truth)
+
+
+def _event(rng, device, user, product, end, zone, active):  # type: ignore[no-untyped-def]
+    return {
+        "event_id": f"{device}-{rng.getrandbits(64):016x}",
+        "event_time": end.astimezone(zone).isoformat(),
+        "device_id": device,
+        "user": user,
+        "executable": {"path": f"/opt/{product}", "file_name": product},
+        "kind": "sample",
+        "active_seconds": float(active),
+        "idle_seconds": float(60 - active),
+        "interval_seconds": 60,
+    }
