@@ -8,7 +8,7 @@ from typing import Annotated, Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator, model_validator
 
-AGENT_SCHEMA_VERSION = 1
+AGENT_SCHEMA_VERSION: Literal[1] = 1
 INTERVAL_TOLERANCE_SECONDS = 1.0
 
 Identifier = Annotated[str, Field(min_length=1, max_length=256)]

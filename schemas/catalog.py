@@ -24,6 +24,7 @@ LicenseModel = Literal[
     "open_source",
     "freemium",
     "usage_based",
+    "per_employee",
 ]
 Category = Literal["application", "background", "unknown"]
 Platform = Literal["windows", "macos", "linux"]
@@ -99,6 +100,8 @@ class EditionRule(_Frozen):
     product_name: tuple[str, ...] = ()
     exe: tuple[str, ...] = ()
     license: LicenseModel | None = None
+    suite: str | None = None
+    eol: date | None = None
 
     @model_validator(mode="after")
     def _has_a_test(self) -> EditionRule:
@@ -127,9 +130,14 @@ class _Matchable(_Frozen):
 
 
 class Product(_Matchable):
-    """A licensable (or free but tracked) product; `strict` needs a publisher or path hint."""
+    """A licensable (or free but tracked) product.
+
+    `publishers` are extra signers accepted for it (acquisitions, renames); `strict` marks
+    generic file names that need a publisher or path hint before they count.
+    """
 
     vendor: str = Field(pattern=_ID)
+    publishers: tuple[str, ...] = ()
     suite: str | None = None
     license: LicenseModel
     versions: VersionScheme | str | None = None
@@ -259,6 +267,12 @@ def _duplicates(ids: list[str]) -> list[str]:
     return sorted(i for i, n in Counter(ids).items() if n > 1)
 
 
+def _scheme_of(cat: Catalog, product: Product) -> VersionScheme | None:
+    if isinstance(product.versions, str):
+        return cat.version_schemes.get(product.versions)
+    return product.versions
+
+
 def _reference_problems(cat: Catalog) -> list[str]:
     vendors = {v.id for v in cat.vendors}
     products = {p.id for p in cat.products}
@@ -273,6 +287,11 @@ def _reference_problems(cat: Catalog) -> list[str]:
     for item in (*cat.products, *cat.saas):
         if item.suite is not None and item.suite not in suites:
             problems.append(f"{item.id}: unknown suite {item.suite}")
+    for product in cat.products:
+        scheme = _scheme_of(cat, product)
+        for extra in (*product.editions, *(scheme.labels if scheme else ())):
+            if extra.suite is not None and extra.suite not in suites:
+                problems.append(f"{product.id}: unknown suite {extra.suite}")
     for product in cat.products:
         scheme = product.versions
         if isinstance(scheme, str) and scheme not in cat.version_schemes:

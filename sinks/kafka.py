@@ -40,10 +40,7 @@ async def ensure_topics(bootstrap_servers: str, specs: Iterable[TopicSpec]) -> l
         if wanted:
             with suppress(TopicAlreadyExistsError):
                 await admin.create_topics(
-                    [
-                        NewTopic(s.name, s.partitions, s.replication_factor, topic_configs=dict(s.config))
-                        for s in wanted
-                    ]
+                    [NewTopic(s.name, s.partitions, s.replication_factor, topic_configs=dict(s.config)) for s in wanted]
                 )
         return [s.name for s in wanted]
     finally:
@@ -86,10 +83,7 @@ async def consumer_group_lag(bootstrap_servers: str, group_id: str, topic: str) 
         tps = [TopicPartition(topic, p) for p in sorted(partitions)]
         ends = await consumer.end_offsets(tps)
         committed = await admin.list_consumer_group_offsets(group_id, partitions=tps)
-        return {
-            tp.partition: ends[tp] - max(committed[tp].offset, 0) if tp in committed else ends[tp]
-            for tp in tps
-        }
+        return {tp.partition: ends[tp] - max(committed[tp].offset, 0) if tp in committed else ends[tp] for tp in tps}
     finally:
         await consumer.stop()
         await admin.close()

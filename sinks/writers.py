@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from decimal import Decimal
+from typing import Any
 
 from clickhouse_connect.driver.client import Client
 
@@ -41,7 +42,7 @@ class ProductUsageWriter:
     def write(self, client: Client, rollups: Sequence[ProductMinuteRollup]) -> int:
         if not rollups:
             return 0
-        data = [
+        data: list[list[Any]] = [
             [r.minute for r in rollups],
             [r.product for r in rollups],
             [list(r.users) for r in rollups],
@@ -76,7 +77,7 @@ class DeadLetterWriter:
     def write(self, client: Client, letters: Sequence[DeadLetter]) -> int:
         if not letters:
             return 0
-        data = [
+        data: list[list[Any]] = [
             [d.dead_lettered_at for d in letters],
             [d.source_topic for d in letters],
             [d.source_partition for d in letters],

@@ -72,9 +72,8 @@ def create_app(settings: Settings, key: PseudonymKey, warehouse: Warehouse) -> f
         consumer_auto_offset_reset="earliest",
         producer_acks=-1,
     )
-    raw = {"key_type": bytes, "value_type": bytes, "key_serializer": "raw", "value_serializer": "raw"}
-    agent_topic = app.topic(settings.kafka.agent_topic, **raw)
-    dead_letter_topic = app.topic(settings.kafka.agent_dead_letter_topic, **raw)
+    agent_topic = _raw_topic(app, settings.kafka.agent_topic)
+    dead_letter_topic = _raw_topic(app, settings.kafka.agent_dead_letter_topic)
     inserter = RetryingInserter(warehouse, settings.warehouse)
 
     async def send_dead_letters(letters: Sequence[DeadLetter]) -> None:
@@ -92,7 +91,7 @@ def create_app(settings: Settings, key: PseudonymKey, warehouse: Warehouse) -> f
     usage = AgentUsageProcessor(inserter, warehouse, key, send_dead_letters)
     mirror = DeadLetterMirror(inserter)
 
-    @app.on_partitions_revoked.connect
+    @app.on_partitions_revoked.connect  # type: ignore[arg-type]
     async def _forget(app: faust.App, revoked: Any, **_: Any) -> None:
         usage.forget_progress()
 
@@ -109,6 +108,11 @@ def create_app(settings: Settings, key: PseudonymKey, warehouse: Warehouse) -> f
             await _or_exit(mirror.process(_readable_dead_letters(events)))
 
     return app
+
+
+def _raw_topic(app: faust.App, name: str) -> Any:
+    """Bytes in, bytes out: decoding is a stage of ours, so bad input reaches it and gets a reason."""
+    return app.topic(name, key_type=bytes, value_type=bytes, key_serializer="raw", value_serializer="raw")
 
 
 async def _or_exit(work: Awaitable[None]) -> None:

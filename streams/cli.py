@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from clickhouse_connect.driver.client import Client
 from rich.console import Console
 from rich.table import Table
 
@@ -56,9 +57,7 @@ def migrate() -> None:
 def simulate(
     devices: Annotated[int, typer.Option(min=1, help="How many devices (one person each).")] = 40,
     seed: Annotated[int, typer.Option(help="Same seed, same fleet, same events.")] = 7,
-    day: Annotated[
-        str | None, typer.Option(help="Working day to simulate (YYYY-MM-DD); yesterday by default.")
-    ] = None,
+    day: Annotated[str | None, typer.Option(help="Working day to simulate (YYYY-MM-DD); yesterday by default.")] = None,
 ) -> None:
     """Produce a simulated fleet's working day of agent events to Kafka and print what was sent."""
     from streams.simulate import simulate_day
@@ -82,9 +81,7 @@ def simulate(
 @cli.command()
 def sql(
     query: Annotated[str, typer.Argument(help="A ClickHouse SQL query.")],
-    output: Annotated[
-        OutputFormat, typer.Option("--format", "-f", help="Output format.")
-    ] = OutputFormat.table,
+    output: Annotated[OutputFormat, typer.Option("--format", "-f", help="Output format.")] = OutputFormat.table,
 ) -> None:
     """Run a query against the configured warehouse and print the result."""
     client = _connect()
@@ -154,7 +151,7 @@ def report(
         client.close()
 
 
-def _connect():  # type: ignore[no-untyped-def]
+def _connect() -> Client:
     try:
         return connect_warehouse(_settings().warehouse)
     except WarehouseInUseError as exc:

@@ -14,9 +14,7 @@ MESSAGES_ALREADY_WRITTEN = Counter(
 EVENTS_INVALID = Counter("seatmeter_events_invalid", "Inputs rejected by a stage.", ["topic", "stage"])
 DEAD_LETTERS = Counter("seatmeter_dead_letters", "Dead letters produced to <topic>.dlq.", ["topic", "stage"])
 ROWS_WRITTEN = Counter("seatmeter_warehouse_rows_written", "Rows inserted into the warehouse.", ["table"])
-INSERT_ERRORS = Counter(
-    "seatmeter_warehouse_insert_errors", "Failed warehouse inserts (each retry counts).", ["table"]
-)
+INSERT_ERRORS = Counter("seatmeter_warehouse_insert_errors", "Failed warehouse inserts (each retry counts).", ["table"])
 FLUSH_SECONDS = Histogram(
     "seatmeter_warehouse_flush_seconds",
     "Time to write one batch to one table, retries included.",

@@ -106,9 +106,7 @@ class AgentUsageProcessor:
         letters = [to_dead_letter(rejection, self._clock()) for rejection in step.rejections]
         if letters:
             await self._send_dead_letters(letters)
-        await self._inserter.insert(
-            self._writer.table, lambda client: self._writer.write(client, step.rollups)
-        )
+        await self._inserter.insert(self._writer.table, lambda client: self._writer.write(client, step.rollups))
         self._written.update(step.last_offsets)
         self._count(records, step.events, step.already_written, letters)
 

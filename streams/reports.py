@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta
+
 from clickhouse_connect.driver.client import Client
 from rich.table import Table
 
@@ -34,7 +36,5 @@ def active_users_per_minute(client: Client, minutes: int, products: int) -> Tabl
     return table
 
 
-def _shift(moment, minutes):  # type: ignore[no-untyped-def]
-    from datetime import timedelta
-
+def _shift(moment: datetime, minutes: int) -> datetime:
     return moment + timedelta(minutes=minutes)

@@ -261,9 +261,7 @@ def _event(
     }
 
 
-def _pack(
-    rng: random.Random, device: Device, events: list[dict[str, Any]], size: int, out: FleetTraffic
-) -> None:
+def _pack(rng: random.Random, device: Device, events: list[dict[str, Any]], size: int, out: FleetTraffic) -> None:
     key = device.device_id.encode()
     for start in range(0, len(events), size):
         chunk = events[start : start + size]

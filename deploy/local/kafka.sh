@@ -34,6 +34,7 @@ REPO_ROOT=$(cd -- "$SCRIPT_DIR/../.." && pwd)
 KAFKA_VERSION=${SEATMETER_KAFKA_VERSION:-4.4.0}
 HOST=127.0.0.1
 PORT=${SEATMETER_KAFKA_PORT:-9092}
+[[ $PORT =~ ^[0-9]+$ ]] || { echo "kafka: error: SEATMETER_KAFKA_PORT must be a number, got '$PORT'" >&2; exit 1; }
 CONTROLLER_PORT=${SEATMETER_KAFKA_CONTROLLER_PORT:-$((PORT + 1))}
 NODE_ID=1
 START_TIMEOUT=${SEATMETER_KAFKA_START_TIMEOUT:-90}
@@ -62,16 +63,16 @@ die() { printf 'kafka: error: %s\n' "$*" >&2; exit 1; }
 
 usage() { sed -n '2,/^set -euo/{/^set -euo/d;s/^# \{0,1\}//;p}' "${BASH_SOURCE[0]}"; }
 
-for _v in PORT CONTROLLER_PORT START_TIMEOUT STOP_TIMEOUT; do
+for _v in CONTROLLER_PORT START_TIMEOUT STOP_TIMEOUT; do
   [[ ${!_v} =~ ^[0-9]+$ ]] || die "$_v must be a number, got '${!_v}'"
 done
 [[ $PORT != "$CONTROLLER_PORT" ]] || die "client and controller port are both $PORT"
 
-# Serialise fetch/up/down/reset of one state dir (two `up`s at once start one broker).
+# Serialise up/down/reset of one state dir (two `up`s at once start one broker).
 lock() {
   mkdir -p "$KAFKA_DIR"
   exec 9>"$KAFKA_DIR/.lock"
-  flock 9
+  flock -w 300 9 || die "another kafka.sh still holds $KAFKA_DIR/.lock after 300s"
 }
 
 # --- fetch -------------------------------------------------------------------
@@ -88,17 +89,21 @@ cmd_fetch() {
   command -v "$MVN" >/dev/null || die "'$MVN' not found: install Maven (apt-get install maven) or set MVN"
   mkdir -p "$CACHE_ROOT"
   exec 8>"$CACHE_ROOT/.kafka-$KAFKA_VERSION.lock"
-  flock 8
+  flock -w 900 8 || die "another fetch still holds $CACHE_ROOT/.kafka-$KAFKA_VERSION.lock"
   if lib_ready; then return 0; fi   # another process fetched meanwhile
   say "resolving Kafka $KAFKA_VERSION jars with Maven into $LIB_DIR"
   local tmp
   tmp=$(mktemp -d "$CACHE_ROOT/.kafka-$KAFKA_VERSION.XXXXXX")
+  # Output goes to a file: on success it is only noise (Debian's mvn prints ANSI
+  # resets even with -B), on failure it is shown.
   if ! "$MVN" -B -q -Dstyle.color=never -f "$SCRIPT_DIR/pom.xml" \
       -Dkafka.version="$KAFKA_VERSION" -Dkafka.lib.dir="$tmp" \
-      dependency:copy-dependencies@kafka-lib; then
-    rm -rf "$tmp"
-    die "mvn could not resolve org.apache.kafka:kafka_2.13:$KAFKA_VERSION"
+      dependency:copy-dependencies@kafka-lib >"$tmp.mvn.log" 2>&1; then
+    cat "$tmp.mvn.log" >&2
+    rm -rf "$tmp" "$tmp.mvn.log"
+    die "mvn could not resolve org.apache.kafka:kafka_2.13:$KAFKA_VERSION (Maven Central reachable?)"
   fi
+  rm -f "$tmp.mvn.log"
   [[ -f $tmp/kafka_2.13-$KAFKA_VERSION.jar ]] || { rm -rf "$tmp"; die "kafka_2.13-$KAFKA_VERSION.jar missing after mvn"; }
   pom_digest >"$tmp/.seatmeter-complete"
   rm -rf "$LIB_DIR"
@@ -219,7 +224,7 @@ cmd_up() {
     -Dlog4j2.configurationFile="$LOG4J_CONFIG" -Dkafka.logs.dir="$KAFKA_DIR" \
     $JVM_OPTS \
     -cp "$LIB_DIR/*" kafka.Kafka "$CONFIG" \
-    </dev/null >>"$OUT_FILE" 2>&1 &
+    </dev/null >>"$OUT_FILE" 2>&1 8>&- 9>&- &
   pid=$!
   echo "$pid" >"$PID_FILE"
   say "started broker (pid $pid), waiting up to ${START_TIMEOUT}s for $HOST:$PORT"

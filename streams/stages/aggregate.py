@@ -76,9 +76,7 @@ def aggregate_usage(
     tallies: dict[_Key, _MinuteTally] = {}
     for usage in usages:
         _add(tallies, usage)
-    return [
-        _rollup(key, tally, batch_last_offsets[(key[0], key[1])]) for key, tally in sorted(tallies.items())
-    ]
+    return [_rollup(key, tally, batch_last_offsets[(key[0], key[1])]) for key, tally in sorted(tallies.items())]
 
 
 def _add(tallies: dict[_Key, _MinuteTally], usage: PlacedUsage) -> None:

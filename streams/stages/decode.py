@@ -85,14 +85,10 @@ def _decode_one(record: SourceRecord, item: Any, decoded: Decoded, index: int | 
     except ValidationError as exc:
         where = "" if index is None else f"events[{index}]: "
         payload = record.value if index is None else orjson.dumps(item)
-        decoded.rejections.append(
-            _reject(record, where + describe_validation_error(exc), payload=payload, index=index)
-        )
+        decoded.rejections.append(_reject(record, where + describe_validation_error(exc), payload=payload, index=index))
 
 
-def _reject(
-    record: SourceRecord, reason: str, payload: bytes | None = None, index: int | None = None
-) -> Rejection:
+def _reject(record: SourceRecord, reason: str, payload: bytes | None = None, index: int | None = None) -> Rejection:
     return Rejection(
         record=record,
         stage=STAGE,

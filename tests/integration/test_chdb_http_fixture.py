@@ -11,7 +11,7 @@ import json
 import threading
 import urllib.error
 import urllib.request
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from decimal import Decimal
 
 import chdb
@@ -23,8 +23,6 @@ from tests.support.chdb_http import ChdbHttpServer
 from tests.support.fixtures import FIXTURE_PASSWORD, chdb_http_server  # noqa: F401 - pytest fixture
 
 pytestmark = pytest.mark.clickhouse
-
-UTC = timezone.utc
 
 
 @pytest.fixture
@@ -40,9 +38,10 @@ def client(chdb_http_server):  # noqa: F811 - pytest fixture injection
 
 def _http(url: str, data: bytes | None = None, headers: dict[str, str] | None = None):
     """A plain urllib request; returns (status, headers, body) for success and error alike."""
-    request = urllib.request.Request(url, data=data, headers=headers or {})
+    assert url.startswith("http://127.0.0.1:")
+    request = urllib.request.Request(url, data=data, headers=headers or {})  # noqa: S310
     try:
-        with urllib.request.urlopen(request, timeout=10) as response:
+        with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310
             return response.status, response.headers, response.read()
     except urllib.error.HTTPError as ex:
         with ex:
@@ -94,12 +93,17 @@ def test_dsn_connect_with_database(chdb_http_server):  # noqa: F811
 def test_wrong_password_is_rejected(chdb_http_server):  # noqa: F811
     with pytest.raises(DatabaseError) as info:
         clickhouse_connect.get_client(
-            host="127.0.0.1", port=chdb_http_server.port, username="default", password="not-the-password"
+            host="127.0.0.1",
+            port=chdb_http_server.port,
+            username="default",
+            password="not-the-password",  # noqa: S106
         )
     assert info.value.code == 516
     assert "AUTHENTICATION_FAILED" in str(info.value)
     with pytest.raises(DatabaseError) as info:
-        clickhouse_connect.get_client(host="127.0.0.1", port=chdb_http_server.port, username="someone", password=FIXTURE_PASSWORD)
+        clickhouse_connect.get_client(
+            host="127.0.0.1", port=chdb_http_server.port, username="someone", password=FIXTURE_PASSWORD
+        )
     assert info.value.code == 516
 
     # On the wire: ClickHouse's status for AUTHENTICATION_FAILED and its exception header.
@@ -108,7 +112,9 @@ def test_wrong_password_is_rejected(chdb_http_server):  # noqa: F811
     assert headers["X-ClickHouse-Exception-Code"] == "516"
     assert body.startswith(b"Code: 516. DB::Exception: default: Authentication failed")
     # ...and the right password over the same raw path works.
-    status, _, body = _http(f"{chdb_http_server.base_url}/?user=default&password={FIXTURE_PASSWORD}", data=b"SELECT 41 + 1")
+    status, _, body = _http(
+        f"{chdb_http_server.base_url}/?user=default&password={FIXTURE_PASSWORD}", data=b"SELECT 41 + 1"
+    )
     assert (status, body) == (200, b"42\n")
 
 
@@ -130,10 +136,26 @@ CREATE TABLE seats (
 COLUMNS = ["id", "ts", "ts_ms", "amount", "region", "tags", "attrs", "note"]
 
 ROWS = [
-    [1, datetime(2024, 5, 17, 12, 34, 56, tzinfo=UTC), datetime(2024, 5, 17, 12, 34, 56, 789000, tzinfo=UTC),
-     Decimal("12345.678"), "eu-west", ["a", "b"], {"k": "v", "x": "y"}, None],
-    [2, datetime(1999, 12, 31, 23, 59, 59, tzinfo=UTC), datetime(2000, 1, 1, 0, 0, 0, 1000, tzinfo=UTC),
-     Decimal("-0.001"), "us-east", [], {}, "n\u00e9\t'quoted'"],
+    [
+        1,
+        datetime(2024, 5, 17, 12, 34, 56, tzinfo=UTC),
+        datetime(2024, 5, 17, 12, 34, 56, 789000, tzinfo=UTC),
+        Decimal("12345.678"),
+        "eu-west",
+        ["a", "b"],
+        {"k": "v", "x": "y"},
+        None,
+    ],
+    [
+        2,
+        datetime(1999, 12, 31, 23, 59, 59, tzinfo=UTC),
+        datetime(2000, 1, 1, 0, 0, 0, 1000, tzinfo=UTC),
+        Decimal("-0.001"),
+        "us-east",
+        [],
+        {},
+        "n\u00e9\t'quoted'",
+    ],
 ]
 
 COLUMN_DATA = [
@@ -149,10 +171,46 @@ COLUMN_DATA = [
 
 # The engine's own text rendering of what it stored, independent of client decoding.
 STORED_AS_TEXT = [
-    [1, "2024-05-17 12:34:56", "2024-05-17 12:34:56.789", "12345.678", "eu-west", "['a','b']", "{'k':'v','x':'y'}", None],
-    [2, "1999-12-31 23:59:59", "2000-01-01 00:00:00.001", "-0.001", "us-east", "[]", "{}", "n\u00e9\t'quoted'"],
-    [3, "2030-01-02 03:04:05", "2030-01-02 03:04:05.006", "999999999999999.999", "eu-west", "['x']", "{'only':''}", "x"],
-    [4, "1970-01-01 00:00:01", "2106-02-07 06:28:15.999", "0", "ap-south", "['','\u2603']", "{'a':'1','b':'2'}", None],
+    [
+        1,
+        "2024-05-17 12:34:56",
+        "2024-05-17 12:34:56.789",
+        "12345.678",
+        "eu-west",
+        "['a','b']",
+        "{'k':'v','x':'y'}",
+        None,
+    ],
+    [
+        2,
+        "1999-12-31 23:59:59",
+        "2000-01-01 00:00:00.001",
+        "-0.001",
+        "us-east",
+        "[]",
+        "{}",
+        "n\u00e9\t'quoted'",
+    ],
+    [
+        3,
+        "2030-01-02 03:04:05",
+        "2030-01-02 03:04:05.006",
+        "999999999999999.999",
+        "eu-west",
+        "['x']",
+        "{'only':''}",
+        "x",
+    ],
+    [
+        4,
+        "1970-01-01 00:00:01",
+        "2106-02-07 06:28:15.999",
+        "0",
+        "ap-south",
+        "['','\u2603']",
+        "{'a':'1','b':'2'}",
+        None,
+    ],
 ]
 
 
@@ -180,11 +238,17 @@ def test_row_and_column_oriented_insert_round_trip(client, chdb_http_server):  #
     assert stored == STORED_AS_TEXT
 
     # What clickhouse-connect decodes from the Native response (naive UTC by default).
-    result = client.query(f"SELECT {', '.join(COLUMNS)} FROM seats ORDER BY id")
+    result = client.query(f"SELECT {', '.join(COLUMNS)} FROM seats ORDER BY id")  # noqa: S608
     assert result.column_names == tuple(COLUMNS)
     schema = [
-        "UInt32", "DateTime('UTC')", "DateTime64(3, 'UTC')", "Decimal(18, 3)", "LowCardinality(String)",
-        "Array(String)", "Map(String, String)", "Nullable(String)",
+        "UInt32",
+        "DateTime('UTC')",
+        "DateTime64(3, 'UTC')",
+        "Decimal(18, 3)",
+        "LowCardinality(String)",
+        "Array(String)",
+        "Map(String, String)",
+        "Nullable(String)",
     ]
     assert [row[1] for row in client.query("DESCRIBE TABLE seats").result_rows] == schema
     # The fixture ignores client_protocol_version, so clickhouse-connect falls back to
@@ -196,7 +260,7 @@ def test_row_and_column_oriented_insert_round_trip(client, chdb_http_server):  #
     naive = lambda d: d.astimezone(UTC).replace(tzinfo=None)  # noqa: E731
     expected = [
         (r[0], naive(r[1]), naive(r[2]), r[3], r[4], r[5], r[6], r[7])
-        for r in ROWS + [list(row) for row in zip(*COLUMN_DATA)]
+        for r in ROWS + [list(row) for row in zip(*COLUMN_DATA, strict=True)]
     ]
     assert result.result_rows == expected
     amounts = [row[3] for row in result.result_rows]
@@ -244,7 +308,11 @@ def test_long_bind_parameter_uses_form_encoding(client, chdb_http_server):  # no
 @pytest.mark.parametrize("compress", ["lz4", "zstd", "gzip", False])
 def test_compression_round_trip(chdb_http_server, compress):  # noqa: F811
     c = clickhouse_connect.get_client(
-        host="127.0.0.1", port=chdb_http_server.port, username="default", password=FIXTURE_PASSWORD, compress=compress
+        host="127.0.0.1",
+        port=chdb_http_server.port,
+        username="default",
+        password=FIXTURE_PASSWORD,
+        compress=compress,
     )
     try:
         c.command("CREATE TABLE z (id UInt32, s String) ENGINE = MergeTree ORDER BY id")
@@ -265,7 +333,9 @@ def test_compression_round_trip(chdb_http_server, compress):  # noqa: F811
 
 
 def test_aggregating_merge_tree_with_uniq_exact_array_state_view(client):
-    client.command("CREATE TABLE seat_events (day Date, seat String, users Array(String)) ENGINE = MergeTree ORDER BY (day, seat)")
+    client.command(
+        "CREATE TABLE seat_events (day Date, seat String, users Array(String)) ENGINE = MergeTree ORDER BY (day, seat)"
+    )
     client.command(
         "CREATE TABLE seat_users_daily (day Date, users AggregateFunction(uniqExactArray, Array(String))) "
         "ENGINE = AggregatingMergeTree ORDER BY day"
@@ -298,7 +368,8 @@ def test_aggregating_merge_tree_with_uniq_exact_array_state_view(client):
 
 def test_insert_deduplication_token_is_applied(client, chdb_http_server):  # noqa: F811
     client.command(
-        "CREATE TABLE dedup (id UInt32) ENGINE = MergeTree ORDER BY id SETTINGS non_replicated_deduplication_window = 100"
+        "CREATE TABLE dedup (id UInt32) ENGINE = MergeTree ORDER BY id "
+        "SETTINGS non_replicated_deduplication_window = 100"
     )
     client.insert("dedup", [[1], [2]], column_names=["id"], settings={"insert_deduplication_token": "batch-1"})
     # A retry of the same batch id with different bytes is still dropped: the token, not
@@ -306,7 +377,9 @@ def test_insert_deduplication_token_is_applied(client, chdb_http_server):  # noq
     client.insert("dedup", [[3]], column_names=["id"], settings={"insert_deduplication_token": "batch-1"})
     client.insert("dedup", [[4]], column_names=["id"], settings={"insert_deduplication_token": "batch-2"})
     assert client.query("SELECT id FROM dedup ORDER BY id").result_rows == [(1,), (2,), (4,)]
-    tokens = [r.settings.get("insert_deduplication_token") for r in chdb_http_server.requests if r.query.startswith("INSERT")]
+    tokens = [
+        r.settings.get("insert_deduplication_token") for r in chdb_http_server.requests if r.query.startswith("INSERT")
+    ]
     assert tokens == ["batch-1", "batch-1", "batch-2"]
 
 
@@ -344,7 +417,9 @@ def _fixture_threads() -> list[str]:
 
 def test_stop_joins_threads_and_drops_connections(chdb_http_server):  # noqa: F811
     clients = [
-        clickhouse_connect.get_client(host="127.0.0.1", port=chdb_http_server.port, password=FIXTURE_PASSWORD, username="default")
+        clickhouse_connect.get_client(
+            host="127.0.0.1", port=chdb_http_server.port, password=FIXTURE_PASSWORD, username="default"
+        )
         for _ in range(3)
     ]
     for c in clients:
@@ -373,7 +448,7 @@ def test_one_chdb_engine_path_per_process(chdb_http_server, tmp_path):  # noqa: 
         same.close()
     # Once the running fixture has closed every connection, another path can open.
     chdb_http_server.stop()
-    with ChdbHttpServer(str(tmp_path / "other-data"), password="pw2") as second:
+    with ChdbHttpServer(str(tmp_path / "other-data"), password="pw2") as second:  # noqa: S106
         c = clickhouse_connect.get_client(dsn=second.dsn())
         try:
             assert c.command("SELECT 2") == 2
@@ -398,11 +473,15 @@ def test_raw_http_interface_details(chdb_http_server):  # noqa: F811
 
     # POST: the query parameter and the body are joined with a newline (INSERT data).
     assert _http(base + "/", data=b"CREATE TABLE p (x UInt8, s String) ENGINE = Memory", headers=auth)[0] == 200
-    status, headers, body = _http(base + "/?query=INSERT%20INTO%20p%20FORMAT%20TSV", data=b"1\tone\n2\ttwo\n", headers=auth)
+    status, headers, body = _http(
+        base + "/?query=INSERT%20INTO%20p%20FORMAT%20TSV", data=b"1\tone\n2\ttwo\n", headers=auth
+    )
     assert (status, body) == (200, b"")
     assert "X-ClickHouse-Format" not in headers
     assert json.loads(headers["X-ClickHouse-Summary"])["written_rows"] == "2"
-    status, headers, body = _http(base + "/?default_format=JSONCompactEachRow", data=b"SELECT * FROM p ORDER BY x", headers=auth)
+    status, headers, body = _http(
+        base + "/?default_format=JSONCompactEachRow", data=b"SELECT * FROM p ORDER BY x", headers=auth
+    )
     assert [json.loads(line) for line in body.splitlines()] == [[1, "one"], [2, "two"]]
     assert headers["X-ClickHouse-Format"] == "JSONCompactEachRow"
 
@@ -418,12 +497,14 @@ def test_raw_http_interface_details(chdb_http_server):  # noqa: F811
     assert (status, headers["X-ClickHouse-Exception-Code"]) == (501, "48")
     boundary = "xyz"
     multipart = (
-        f"--{boundary}\r\nContent-Disposition: form-data; name=\"query\"\r\n\r\nSELECT * FROM ext\r\n"
-        f"--{boundary}\r\nContent-Disposition: form-data; name=\"ext\"; filename=\"ext.tsv\"\r\n\r\n1\r\n"
+        f'--{boundary}\r\nContent-Disposition: form-data; name="query"\r\n\r\nSELECT * FROM ext\r\n'
+        f'--{boundary}\r\nContent-Disposition: form-data; name="ext"; filename="ext.tsv"\r\n\r\n1\r\n'
         f"--{boundary}--\r\n"
     ).encode()
     status, headers, body = _http(
-        base + "/?ext_structure=x%20UInt8", data=multipart, headers={**auth, "Content-Type": f"multipart/form-data; boundary={boundary}"}
+        base + "/?ext_structure=x%20UInt8",
+        data=multipart,
+        headers={**auth, "Content-Type": f"multipart/form-data; boundary={boundary}"},
     )
     assert (status, headers["X-ClickHouse-Exception-Code"]) == (501, "48")
     assert b"External data" in body
@@ -445,9 +526,9 @@ def test_concurrent_clients_are_served(chdb_http_server):  # noqa: F811
             try:
                 for batch in range(5):
                     c.insert("hits", [[worker, batch * 10 + i] for i in range(10)], column_names=["worker", "n"])
-                    assert c.query("SELECT count() FROM hits WHERE worker = {w:UInt8}", parameters={"w": worker}).result_rows == [
-                        ((batch + 1) * 10,)
-                    ]
+                    assert c.query(
+                        "SELECT count() FROM hits WHERE worker = {w:UInt8}", parameters={"w": worker}
+                    ).result_rows == [((batch + 1) * 10,)]
             finally:
                 c.close()
         except BaseException as ex:  # noqa: BLE001 - reported below

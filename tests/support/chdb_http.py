@@ -62,7 +62,10 @@ Not supported (refused or ignored, never emulated)
     * External data (file parts in multipart requests): refused with NOT_IMPLEMENTED.
     * ``client_protocol_version`` is ignored, so clickhouse-connect's probe falls back
       to protocol version 0 (Native blocks without BlockInfo), which the client
-      supports.
+      supports. At protocol 0 ClickHouse's Native writer (here the engine's own) sends
+      ``DateTime('TZ')`` columns as plain ``DateTime`` -- as a real server does for a
+      client without a protocol version -- so the client decodes them in the server
+      timezone (UTC here); the instants are exact, and DateTime64 keeps its timezone.
     * Results are produced in full before the response starts (as with
       ``wait_end_of_query=1``); there is no streaming, no progress headers, no
       mid-stream exception tag, no query cancellation on disconnect, no
@@ -79,13 +82,24 @@ Engine limits (chDB 4.4 / engine 26.9, found by testing):
       in the same process. So: one running ChdbHttpServer per process at a time, no
       other chDB use in the process while it runs, and ``stop()`` before the next one
       starts with a different path.
+    * A second connection to the same path works while the engine is open, so two
+      fixtures on the same path can even run side by side (they share the data).
+    * Each engine start/stop cycle (one per fixture start/stop, same path or not) leaves
+      about 5 idle native chDB threads and a few MB of RSS behind in the process; these
+      are chDB's, not this fixture's (stop() joins every Python thread it started).
+      A suite that starts a few hundred fixtures should expect that growth.
     * Engine calls are serialized with one lock; the fixture handles requests on
       threads but executes them one at a time.
+
+Session caveats: per-request URL settings and ``database`` are undone after each
+request in a session (snapshot and restore), except when the request is itself a
+``SET``/``USE`` statement; ``readonly=2`` for GET is applied only outside sessions.
 """
 
 from __future__ import annotations
 
 import base64
+import contextlib
 import gzip
 import hmac
 import json
@@ -100,6 +114,7 @@ import zlib
 from collections import deque
 from dataclasses import dataclass, field
 from email import policy
+from email.message import Message
 from email.parser import BytesParser
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -107,19 +122,22 @@ from urllib.parse import parse_qsl, quote, urlsplit
 
 import chdb
 
+_lz4_frame: Any
+_zstd: Any
+_brotli: Any
 try:
-    import lz4.frame as _lz4_frame
+    import lz4.frame as _lz4_frame  # type: ignore[import-untyped,no-redef,unused-ignore]
 except ImportError:  # pragma: no cover - depends on the environment
     _lz4_frame = None
 try:
     if sys.version_info >= (3, 14):
-        from compression import zstd as _zstd  # type: ignore[import-not-found]
+        from compression import zstd as _zstd  # type: ignore[import-not-found,no-redef,unused-ignore]
     else:
-        from backports import zstd as _zstd  # type: ignore[import-not-found,no-redef]
+        from backports import zstd as _zstd  # type: ignore[import-not-found,no-redef,unused-ignore]
 except ImportError:  # pragma: no cover - depends on the environment
     _zstd = None
 try:
-    import brotli as _brotli  # type: ignore[import-not-found]
+    import brotli as _brotli  # type: ignore[import-not-found,no-redef,unused-ignore]
 except ImportError:  # pragma: no cover - depends on the environment
     _brotli = None
 
@@ -157,14 +175,43 @@ _ERROR_NAMES = {
 _HTTP_STATUS_BY_CODE: dict[int, int] = {}
 for _status, _codes in (
     (401, (194,)),  # REQUIRED_PASSWORD
-    (403, (192, 193, 516, 512, 497)),  # UNKNOWN_USER WRONG_PASSWORD AUTHENTICATION_FAILED SET_NON_GRANTED_ROLE ACCESS_DENIED
+    (
+        403,
+        (192, 193, 516, 512, 497),
+    ),  # UNKNOWN_USER WRONG_PASSWORD AUTHENTICATION_FAILED SET_NON_GRANTED_ROLE ACCESS_DENIED
     (
         400,
         # BAD_ARGUMENTS CANNOT_COMPILE_REGEXP CANNOT_PARSE_* DUPLICATE_COLUMN ILLEGAL_COLUMN
         # UNKNOWN_ELEMENT_IN_AST UNKNOWN_TYPE_OF_AST_NODE THERE_IS_NO_COLUMN TOO_DEEP_AST
         # TOO_BIG_AST UNEXPECTED_AST_STRUCTURE SYNTAX_ERROR INCORRECT_DATA TYPE_MISMATCH
         # VALUE_IS_OUT_OF_RANGE_OF_DATA_TYPE
-        (36, 427, 6, 25, 26, 38, 41, 72, 441, 675, 676, 27, 376, 15, 44, 37, 123, 8, 167, 168, 223, 62, 117, 53, 321),
+        (
+            36,
+            427,
+            6,
+            25,
+            26,
+            38,
+            41,
+            72,
+            441,
+            675,
+            676,
+            27,
+            376,
+            15,
+            44,
+            37,
+            123,
+            8,
+            167,
+            168,
+            223,
+            62,
+            117,
+            53,
+            321,
+        ),
     ),
     (
         404,
@@ -327,7 +374,7 @@ def _decode_body(body: bytes, encoding: str | None) -> bytes:
             except zlib.error:
                 return zlib.decompress(body, -zlib.MAX_WBITS)
         if enc == "zstd" and _zstd is not None:
-            return _zstd.decompress(body)
+            return bytes(_zstd.decompress(body))
         if enc == "lz4" and _lz4_frame is not None:
             # clickhouse-connect sends one LZ4 frame per block; decode them all.
             out = []
@@ -340,10 +387,12 @@ def _decode_body(body: bytes, encoding: str | None) -> bytes:
                 data = decompressor.unused_data
             return b"".join(out)
         if enc == "br" and _brotli is not None:
-            return _brotli.decompress(body)
+            return bytes(_brotli.decompress(body))
     except Exception as ex:  # noqa: BLE001 - any codec failure is a bad request body
         raise _ClickHouseError.fixture(CANNOT_DECOMPRESS, f"Cannot decompress {enc} request body: {ex}") from ex
-    raise _ClickHouseError.fixture(NOT_IMPLEMENTED, f"Unsupported Content-Encoding '{encoding}' in the chdb HTTP test fixture")
+    raise _ClickHouseError.fixture(
+        NOT_IMPLEMENTED, f"Unsupported Content-Encoding '{encoding}' in the chdb HTTP test fixture"
+    )
 
 
 def _response_encodings() -> list[str]:
@@ -371,11 +420,11 @@ def _choose_response_encoding(accept_encoding: str | None) -> str | None:
 
 def _encode_body(body: bytes, encoding: str) -> bytes:
     if encoding == "lz4":
-        return _lz4_frame.compress(body)
+        return bytes(_lz4_frame.compress(body))
     if encoding == "zstd":
-        return _zstd.compress(body)
+        return bytes(_zstd.compress(body))
     if encoding == "br":
-        return _brotli.compress(body)
+        return bytes(_brotli.compress(body))
     if encoding == "gzip":
         return gzip.compress(body)
     if encoding == "deflate":
@@ -400,7 +449,8 @@ def _content_type(fmt: str | None) -> str:
 
 def _leading_keyword(sql: bytes) -> str:
     head = sql[:4096]
-    pos = _LEADING_NOISE_RE.match(head).end()
+    noise = _LEADING_NOISE_RE.match(head)
+    pos = noise.end() if noise else 0
     match = _KEYWORD_RE.match(head, pos)
     return match.group(0).decode("ascii").upper() if match else ""
 
@@ -444,9 +494,10 @@ def _parse_multipart(content_type: str, body: bytes) -> tuple[dict[str, str], li
         if part.get_filename() is not None:
             files.append(str(name))
             continue
-        payload = part.get_payload(decode=True) or b""
+        payload = part.get_payload(decode=True)
         if name is not None:
-            fields[str(name)] = payload.decode("utf-8")
+            fields[str(name)] = payload.decode("utf-8") if isinstance(payload, bytes) else ""
+
     return fields, files
 
 
@@ -462,7 +513,7 @@ class _HttpServer(ThreadingHTTPServer):
         self.fixture = fixture
         super().__init__(address, _Handler)
 
-    def process_request(self, request, client_address):
+    def process_request(self, request: Any, client_address: Any) -> None:
         thread = threading.Thread(
             target=self.process_request_thread,
             args=(request, client_address),
@@ -480,29 +531,29 @@ class _Handler(BaseHTTPRequestHandler):
     timeout = 30  # idle keep-alive connections are dropped after this many seconds
     server: _HttpServer
 
-    def setup(self):
+    def setup(self) -> None:
         super().setup()
         # Without this, Nagle's algorithm and the client's delayed ACKs add ~40 ms to
         # every response written in more than one segment.
         self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         self.server.fixture._register_socket(self.connection)
 
-    def finish(self):
+    def finish(self) -> None:
         try:
             super().finish()
         finally:
             self.server.fixture._unregister_socket(self.connection)
 
-    def log_message(self, format, *args):  # noqa: A002 - signature fixed by the base class
+    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - fixed by the base class
         logger.debug("%s - %s", self.address_string(), format % args)
 
-    def do_GET(self):
+    def do_GET(self) -> None:
         self._dispatch("GET")
 
-    def do_POST(self):
+    def do_POST(self) -> None:
         self._dispatch("POST")
 
-    def do_HEAD(self):
+    def do_HEAD(self) -> None:
         self._dispatch("HEAD")
 
     def _read_body(self) -> bytes:
@@ -525,7 +576,7 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _dispatch(self, method: str) -> None:
         try:
-            body = self._read_body() if method == "POST" else b""
+            body = self._read_body()
         except (ValueError, ConnectionError, OSError):
             self.close_connection = True
             return
@@ -583,7 +634,7 @@ class ChdbHttpServer:
             raise RuntimeError("ChdbHttpServer already started")
         # The keeper connection holds the engine open on this path for the fixture's
         # whole life; it fails here if another chDB path is open in this process.
-        self._keeper = chdb.connect(self.path)
+        self._keeper = chdb.connect(self.path)  # type: ignore[no-untyped-call]
         try:
             row = self._keeper.query(
                 "SELECT version(), timezone(), "
@@ -600,7 +651,10 @@ class ChdbHttpServer:
             self._keeper = None
             raise
         self._serve_thread = threading.Thread(
-            target=self._httpd.serve_forever, kwargs={"poll_interval": 0.05}, name="chdb-http-fixture-accept", daemon=True
+            target=self._httpd.serve_forever,
+            kwargs={"poll_interval": 0.05},
+            name="chdb-http-fixture-accept",
+            daemon=True,
         )
         self._serve_thread.start()
         return self
@@ -617,10 +671,8 @@ class ChdbHttpServer:
             self._stopping = True
             sockets = list(self._sockets)
         for sock in sockets:
-            try:
+            with contextlib.suppress(OSError):
                 sock.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
         httpd.server_close()
         deadline = time.monotonic() + timeout
         with self._state_lock:
@@ -649,7 +701,7 @@ class ChdbHttpServer:
     def __enter__(self) -> ChdbHttpServer:
         return self.start()
 
-    def __exit__(self, *exc_info) -> None:
+    def __exit__(self, *exc_info: object) -> None:
         self.stop()
 
     @property
@@ -696,10 +748,8 @@ class ChdbHttpServer:
     def _register_socket(self, sock: socket.socket) -> None:
         with self._state_lock:
             if self._stopping:
-                try:
+                with contextlib.suppress(OSError):
                     sock.shutdown(socket.SHUT_RDWR)
-                except OSError:
-                    pass
                 return
             self._sockets.add(sock)
 
@@ -709,14 +759,16 @@ class ChdbHttpServer:
 
     # ------------------------------------------------------------------ request handling
 
-    def _handle(self, method: str, raw_path: str, headers, body: bytes) -> tuple[int, dict[str, str], bytes]:
+    def _handle(self, method: str, raw_path: str, headers: Message, body: bytes) -> tuple[int, dict[str, str], bytes]:
         split = urlsplit(raw_path)
         params = dict(parse_qsl(split.query, keep_blank_values=True))
         record = RequestRecord(
             method=method,
             path=split.path,
             params={k: ("***" if k == "password" else v) for k, v in params.items()},
-            headers={k: ("***" if k.lower() in ("authorization", "x-clickhouse-key") else v) for k, v in headers.items()},
+            headers={
+                k: ("***" if k.lower() in ("authorization", "x-clickhouse-key") else v) for k, v in headers.items()
+            },
             request_encoding=headers.get("Content-Encoding"),
         )
         query_id = params.get("query_id") or str(uuid.uuid4())
@@ -727,7 +779,10 @@ class ChdbHttpServer:
                 return self._finish(record, 200, {"Content-Type": "text/plain; charset=UTF-8"}, b"Ok.\n")
             if path != "/":
                 return self._finish(
-                    record, 404, {"Content-Type": "text/plain; charset=UTF-8"}, b"There is no handle " + path.encode() + b"\n"
+                    record,
+                    404,
+                    {"Content-Type": "text/plain; charset=UTF-8"},
+                    b"There is no handle " + path.encode() + b"\n",
                 )
             if method in ("GET", "HEAD") and "query" not in params:
                 return self._finish(record, 200, {"Content-Type": "text/plain; charset=UTF-8"}, b"Ok.\n")
@@ -738,7 +793,9 @@ class ChdbHttpServer:
                 raise
             except Exception as ex:  # noqa: BLE001 - a fixture bug must still answer the client
                 logger.exception("chdb http fixture: unexpected failure")
-                raise _ClickHouseError.fixture(STD_EXCEPTION, f"chdb HTTP test fixture failure: {type(ex).__name__}: {ex}") from ex
+                raise _ClickHouseError.fixture(
+                    STD_EXCEPTION, f"chdb HTTP test fixture failure: {type(ex).__name__}: {ex}"
+                ) from ex
         except _ClickHouseError as ex:
             record.exception_code = ex.code
             text = f"{ex.message} (version {self.engine_version or 'unknown'} (chdb http test fixture))\n"
@@ -754,8 +811,10 @@ class ChdbHttpServer:
         if result.fmt:
             out_headers["X-ClickHouse-Format"] = result.fmt
         payload = result.body
-        compression_on = params.get("enable_http_compression")
-        compression_on = self._http_compression_default if compression_on is None else compression_on not in ("0", "false")
+        compression_param = params.get("enable_http_compression")
+        compression_on = (
+            self._http_compression_default if compression_param is None else compression_param not in ("0", "false")
+        )
         if payload and compression_on:
             encoding = _choose_response_encoding(headers.get("Accept-Encoding"))
             if encoding:
@@ -764,16 +823,21 @@ class ChdbHttpServer:
                 record.response_encoding = encoding
         return self._finish(record, 200, out_headers, payload)
 
-    def _finish(self, record: RequestRecord, status: int, headers: dict[str, str], payload: bytes):
+    def _finish(
+        self, record: RequestRecord, status: int, headers: dict[str, str], payload: bytes
+    ) -> tuple[int, dict[str, str], bytes]:
         headers.setdefault("X-ClickHouse-Server-Display-Name", DISPLAY_NAME)
         headers.setdefault("Keep-Alive", f"timeout={_Handler.timeout}")
         record.status = status
         self.requests.append(record)
         return status, headers, payload
 
-    def _authenticate(self, headers, params: dict[str, str]) -> None:
+    def _authenticate(self, headers: Message, params: dict[str, str]) -> None:
         if headers.get("X-ClickHouse-SSL-Certificate-Auth"):
-            raise _ClickHouseError.fixture(AUTHENTICATION_FAILED, "SSL certificate authentication is not supported by the chdb HTTP test fixture")
+            raise _ClickHouseError.fixture(
+                AUTHENTICATION_FAILED,
+                "SSL certificate authentication is not supported by the chdb HTTP test fixture",
+            )
         user, password = "default", ""
         auth = headers.get("Authorization")
         if headers.get("X-ClickHouse-User") is not None:
@@ -782,7 +846,8 @@ class ChdbHttpServer:
             scheme, _, value = auth.partition(" ")
             if scheme.lower() != "basic":
                 raise _ClickHouseError.fixture(
-                    AUTHENTICATION_FAILED, f"{scheme} authentication is not supported by the chdb HTTP test fixture"
+                    AUTHENTICATION_FAILED,
+                    f"{scheme} authentication is not supported by the chdb HTTP test fixture",
                 )
             try:
                 user, _, password = base64.b64decode(value.strip()).decode("utf-8").partition(":")
@@ -799,14 +864,17 @@ class ChdbHttpServer:
                 f"{user}: Authentication failed: password is incorrect, or there is no user with such name",
             )
 
-    def _execute(self, method: str, params: dict[str, str], headers, body: bytes, record: RequestRecord) -> _Result:
+    def _execute(
+        self, method: str, params: dict[str, str], headers: Message, body: bytes, record: RequestRecord
+    ) -> _Result:
         content_type = headers.get("Content-Type", "")
         multipart = content_type.lower().startswith("multipart/form-data")
         if multipart:
             fields, files = _parse_multipart(content_type, body)
             if files:
                 raise _ClickHouseError.fixture(
-                    NOT_IMPLEMENTED, f"External data ({', '.join(files)}) is not supported by the chdb HTTP test fixture"
+                    NOT_IMPLEMENTED,
+                    f"External data ({', '.join(files)}) is not supported by the chdb HTTP test fixture",
                 )
             params = {**params, **fields}
             body = b""
@@ -816,17 +884,21 @@ class ChdbHttpServer:
             if params.get(flag, "0") not in ("0", "", "false"):
                 raise _ClickHouseError.fixture(
                     NOT_IMPLEMENTED,
-                    f"ClickHouse-native HTTP compression ({flag}=1) is not supported by the chdb HTTP test fixture; "
-                    "use Content-Encoding/Accept-Encoding instead",
+                    f"ClickHouse-native HTTP compression ({flag}=1) is not supported by the chdb HTTP "
+                    "test fixture; use Content-Encoding/Accept-Encoding instead",
                 )
 
         query_param = params.get("query", "")
         record.query = _sql_for_log(query_param, body, multipart)
-        sql = (query_param.encode("utf-8") + b"\n" + body) if query_param and body else (query_param.encode("utf-8") or body)
+        sql = (
+            (query_param.encode("utf-8") + b"\n" + body)
+            if query_param and body
+            else (query_param.encode("utf-8") or body)
+        )
         if not sql.strip():
             raise _ClickHouseError.fixture(SYNTAX_ERROR, "Empty query")
 
-        bind_params = {k[len("param_"):]: v for k, v in params.items() if k.startswith("param_")}
+        bind_params = {k[len("param_") :]: v for k, v in params.items() if k.startswith("param_")}
         settings = {k: v for k, v in params.items() if k not in _TRANSPORT_PARAMS and not k.startswith("param_")}
         for name in settings:
             if not _SETTING_NAME_RE.match(name):
@@ -846,13 +918,20 @@ class ChdbHttpServer:
         else:
             session = self._acquire_session(session_id, params)
             try:
-                result = self._run_in_session(session, sql, keyword, default_format, bind_params, settings, params.get("database"))
+                result = self._run_in_session(
+                    session, sql, keyword, default_format, bind_params, settings, params.get("database")
+                )
             finally:
                 with self._state_lock:
                     session.busy = False
                     session.last_used = time.monotonic()
         body_out = result.bytes() if result is not None else b""
-        return _Result(body=body_out, fmt=fmt or (default_format if body_out else None), summary=_summary(result), timezone=timezone)
+        return _Result(
+            body=body_out,
+            fmt=fmt or (default_format if body_out else None),
+            summary=_summary(result),
+            timezone=timezone,
+        )
 
     # ------------------------------------------------------------------ engine access
 
@@ -864,12 +943,16 @@ class ChdbHttpServer:
             timeout = -1
         if not 0 <= timeout <= _MAX_SESSION_TIMEOUT:
             raise _ClickHouseError.fixture(
-                INVALID_SESSION_TIMEOUT, f"Invalid session timeout: '{raw_timeout}', valid values are integers within [0, {_MAX_SESSION_TIMEOUT}]"
+                INVALID_SESSION_TIMEOUT,
+                f"Invalid session timeout: '{raw_timeout}', "
+                f"valid values are integers within [0, {_MAX_SESSION_TIMEOUT}]",
             )
         now = time.monotonic()
         with self._state_lock:
             expired = [
-                sid for sid, s in self._sessions.items() if not s.busy and sid != session_id and now - s.last_used > s.timeout
+                sid
+                for sid, s in self._sessions.items()
+                if not s.busy and sid != session_id and now - s.last_used > s.timeout
             ]
             stale = [self._sessions.pop(sid) for sid in expired]
             session = self._sessions.get(session_id)
@@ -878,7 +961,9 @@ class ChdbHttpServer:
                 session = None
             if session is not None:
                 if session.busy:
-                    raise _ClickHouseError.fixture(SESSION_IS_LOCKED, f"Session {session_id} is locked by a concurrent client")
+                    raise _ClickHouseError.fixture(
+                        SESSION_IS_LOCKED, f"Session {session_id} is locked by a concurrent client"
+                    )
                 session.busy = True
                 session.timeout = timeout
         if stale:
@@ -909,29 +994,36 @@ class ChdbHttpServer:
             raise _ClickHouseError.fixture(SESSION_IS_LOCKED, f"Session {session_id} is locked by a concurrent client")
         return session
 
-    def _connect(self):
+    def _connect(self) -> Any:
         if self._keeper is None:
             raise _ClickHouseError.fixture(STD_EXCEPTION, "The chdb HTTP test fixture is stopped")
         try:
-            return chdb.connect(self.path)
+            return chdb.connect(self.path)  # type: ignore[no-untyped-call]
         except Exception as ex:  # noqa: BLE001
             raise _ClickHouseError.from_engine(ex) from ex
 
     @staticmethod
-    def _query(conn, sql, fmt: str = "TabSeparated", params: dict[str, str] | None = None):
+    def _query(conn: Any, sql: str | bytes, fmt: str = "TabSeparated", params: dict[str, str] | None = None) -> Any:
         try:
             return conn.query(sql, fmt, params=params or {})
         except Exception as ex:  # noqa: BLE001 - every engine failure goes back to the client
             raise _ClickHouseError.from_engine(ex) from ex
 
-    def _apply(self, conn, settings: dict[str, str], database: str | None) -> None:
+    def _apply(self, conn: Any, settings: dict[str, str], database: str | None) -> None:
         if database:
             self._query(conn, f"USE {_quote_identifier(database)}")
         if settings:
             assignments = ", ".join(f"{name} = {_quote_literal(value)}" for name, value in settings.items())
             self._query(conn, f"SET {assignments}")
 
-    def _run_fresh(self, sql: bytes, default_format: str, bind_params, settings, database):
+    def _run_fresh(
+        self,
+        sql: bytes,
+        default_format: str,
+        bind_params: dict[str, str],
+        settings: dict[str, str],
+        database: str | None,
+    ) -> Any:
         with self._engine_lock:
             conn = self._connect()
             try:
@@ -940,17 +1032,32 @@ class ChdbHttpServer:
             finally:
                 conn.close()
 
-    def _run_in_session(self, session: _Session, sql: bytes, keyword: str, default_format: str, bind_params, settings, database):
+    def _run_in_session(
+        self,
+        session: _Session,
+        sql: bytes,
+        keyword: str,
+        default_format: str,
+        bind_params: dict[str, str],
+        settings: dict[str, str],
+        database: str | None,
+    ) -> Any:
         conn = session.conn
         with self._engine_lock:
             snapshot: dict[str, tuple[str, bool]] = {}
             previous_db = None
             if settings:
                 names = ", ".join(_quote_literal(n) for n in settings)
-                rows = self._query(conn, f"SELECT name, value, changed FROM system.settings WHERE name IN ({names})", "JSONEachRow")
+                rows = self._query(
+                    conn,
+                    f"SELECT name, value, changed FROM system.settings WHERE name IN ({names})",  # noqa: S608
+                    "JSONEachRow",
+                )
                 for line in rows.bytes().splitlines():
                     row = json.loads(line)
                     snapshot[row["name"]] = (row["value"], bool(row["changed"]))
+                for name in settings:  # e.g. custom_* settings: back to DEFAULT afterwards
+                    snapshot.setdefault(name, ("", False))
             if database:
                 previous_db = self._query(conn, "SELECT currentDatabase()").bytes().decode().rstrip("\n")
             try:
@@ -962,12 +1069,18 @@ class ChdbHttpServer:
                 if snapshot and keyword != "SET":
                     restore = []
                     for name, (value, changed) in snapshot.items():
-                        literal = value if value.startswith("'") and value.endswith("'") and len(value) > 1 else _quote_literal(value)
+                        literal = (
+                            value
+                            if value.startswith("'") and value.endswith("'") and len(value) > 1
+                            else _quote_literal(value)
+                        )
                         restore.append(f"{name} = {literal}" if changed else f"{name} = DEFAULT")
                     try:
                         self._query(conn, "SET " + ", ".join(restore))
                     except _ClickHouseError:
-                        logger.warning("chdb http fixture: could not restore session settings %s", restore, exc_info=True)
+                        logger.warning(
+                            "chdb http fixture: could not restore session settings %s", restore, exc_info=True
+                        )
                 if previous_db is not None and keyword != "USE":
                     try:
                         self._query(conn, f"USE {_quote_identifier(previous_db)}")
@@ -975,7 +1088,7 @@ class ChdbHttpServer:
                         logger.warning("chdb http fixture: could not restore session database", exc_info=True)
 
 
-def _summary(result) -> dict[str, str]:
+def _summary(result: Any) -> dict[str, str]:
     if result is None:
         return {}
     read_rows = result.rows_read()

@@ -14,16 +14,17 @@ clickhouse-connect ``chdb`` interface) in a test while this fixture is running.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
 from tests.support.chdb_http import ChdbHttpServer
 
-FIXTURE_PASSWORD = "fixture-pw"
+FIXTURE_PASSWORD = "fixture-pw"  # noqa: S105 - a test-only credential for a loopback fixture
 
 
 @pytest.fixture
-def chdb_http_server(tmp_path) -> Iterator[ChdbHttpServer]:
+def chdb_http_server(tmp_path: Path) -> Iterator[ChdbHttpServer]:
     """A running ChdbHttpServer (user ``default``, password ``FIXTURE_PASSWORD``)."""
     server = ChdbHttpServer(str(tmp_path / "chdb-data"), password=FIXTURE_PASSWORD)
     server.start()

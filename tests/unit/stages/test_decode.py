@@ -40,7 +40,9 @@ def test_event_time_is_normalized_to_utc(given_time, expected_utc):
         pytest.param(agent_event(kind="resume"), "kind", id="unknown kind"),
         pytest.param(agent_event(schema_version=9), "schema_version", id="unknown schema version"),
         pytest.param(agent_event(active_seconds=-1), "active_seconds", id="negative active time"),
-        pytest.param(agent_event(active_seconds=50, idle_seconds=50), "exceed interval_seconds", id="overfull interval"),
+        pytest.param(
+            agent_event(active_seconds=50, idle_seconds=50), "exceed interval_seconds", id="overfull interval"
+        ),
         pytest.param(agent_event(extra="x"), "extra", id="unknown field"),
         pytest.param({"events": []}, "non-empty list", id="empty envelope"),
         pytest.param({"events": [agent_event()], "device": "x"}, "unknown fields", id="envelope with unknown field"),
