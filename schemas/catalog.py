@@ -93,7 +93,10 @@ class VersionScheme(_Frozen):
 
 
 class EditionRule(_Frozen):
-    """An edition told apart by install path, version-resource product name or file name."""
+    """An edition told apart by install path, version-resource product name or file name.
+
+    Tests are case-insensitive substrings (path with forward slashes) or exact file names.
+    """
 
     name: str = Field(min_length=1)
     path: tuple[str, ...] = ()
@@ -102,6 +105,11 @@ class EditionRule(_Frozen):
     license: LicenseModel | None = None
     suite: str | None = None
     eol: date | None = None
+
+    @field_validator("path", "product_name", "exe")
+    @classmethod
+    def _folded(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        return tuple(v.lower().replace("\\", "/") for v in value)
 
     @model_validator(mode="after")
     def _has_a_test(self) -> EditionRule:
@@ -268,9 +276,8 @@ def _duplicates(ids: list[str]) -> list[str]:
 
 
 def _scheme_of(cat: Catalog, product: Product) -> VersionScheme | None:
-    if isinstance(product.versions, str):
-        return cat.version_schemes.get(product.versions)
-    return product.versions
+    versions = product.versions
+    return cat.version_schemes.get(versions) if isinstance(versions, str) else versions
 
 
 def _reference_problems(cat: Catalog) -> list[str]:
@@ -280,22 +287,18 @@ def _reference_problems(cat: Catalog) -> list[str]:
     problems = [f"duplicate vendor id {i}" for i in _duplicates([v.id for v in cat.vendors])]
     ids = [p.id for p in cat.products] + [b.id for b in cat.background] + [s.id for s in cat.saas]
     problems += [f"duplicate id {i}" for i in _duplicates(ids)]
-    for entry in (*cat.products, *cat.background, *cat.saas):
-        vendor = entry.vendor
-        if vendor is not None and vendor not in vendors:
-            problems.append(f"{entry.id}: unknown vendor {vendor}")
-    for item in (*cat.products, *cat.saas):
-        if item.suite is not None and item.suite not in suites:
-            problems.append(f"{item.id}: unknown suite {item.suite}")
+    owners: list[tuple[str, str | None]] = [(p.id, p.vendor) for p in cat.products]
+    owners += [(b.id, b.vendor) for b in cat.background] + [(s.id, s.vendor) for s in cat.saas]
+    problems += [f"{i}: unknown vendor {v}" for i, v in owners if v is not None and v not in vendors]
+    suite_refs: list[tuple[str, str | None]] = [(p.id, p.suite) for p in cat.products]
+    suite_refs += [(s.id, s.suite) for s in cat.saas]
     for product in cat.products:
+        if isinstance(product.versions, str) and product.versions not in cat.version_schemes:
+            problems.append(f"{product.id}: unknown version scheme {product.versions}")
         scheme = _scheme_of(cat, product)
-        for extra in (*product.editions, *(scheme.labels if scheme else ())):
-            if extra.suite is not None and extra.suite not in suites:
-                problems.append(f"{product.id}: unknown suite {extra.suite}")
-    for product in cat.products:
-        scheme = product.versions
-        if isinstance(scheme, str) and scheme not in cat.version_schemes:
-            problems.append(f"{product.id}: unknown version scheme {scheme}")
+        suite_refs += [(product.id, e.suite) for e in product.editions]
+        suite_refs += [(product.id, lab.suite) for lab in (scheme.labels if scheme else ())]
+    problems += [f"{i}: unknown suite {s}" for i, s in suite_refs if s is not None and s not in suites]
     problems += [
         f"{b.id}: serves unknown product {b.serves}"
         for b in cat.background

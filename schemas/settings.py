@@ -53,8 +53,8 @@ class WorkerSettings(_Section):
 
     app_id: str = "seatmeter"
     data_dir: Path = STATE_DIR / "worker"
-    take_max: int = Field(default=5_000, ge=1)
-    take_within_seconds: float = Field(default=1.0, gt=0)
+    batch_max_messages: int = Field(default=5_000, ge=1)
+    batch_max_seconds: float = Field(default=1.0, gt=0)
     commit_interval_seconds: float = Field(default=2.0, gt=0)
     session_timeout_seconds: float = Field(default=30.0, ge=6)
     log_level: Literal["debug", "info", "warning", "error"] = "info"
@@ -90,8 +90,8 @@ class Settings(BaseSettings):
         extra="ignore",
     )
 
-    kafka: KafkaSettings = KafkaSettings()
-    warehouse: WarehouseSettings = WarehouseSettings()
-    worker: WorkerSettings = WorkerSettings()
-    privacy: PrivacySettings = PrivacySettings()
-    metrics: MetricsSettings = MetricsSettings()
+    kafka: KafkaSettings = Field(default_factory=KafkaSettings)
+    warehouse: WarehouseSettings = Field(default_factory=WarehouseSettings)
+    worker: WorkerSettings = Field(default_factory=WorkerSettings)
+    privacy: PrivacySettings = Field(default_factory=PrivacySettings)
+    metrics: MetricsSettings = Field(default_factory=MetricsSettings)

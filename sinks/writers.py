@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from decimal import Decimal
 from typing import Any
 
 from clickhouse_connect.driver.client import Client
@@ -11,7 +10,6 @@ from clickhouse_connect.driver.client import Client
 from schemas.records import DeadLetter, ProductMinuteRollup
 
 SourcePartition = tuple[str, int]
-_MS = Decimal("0.001")
 
 
 class ProductUsageWriter:
@@ -23,7 +21,7 @@ class ProductUsageWriter:
         "product",
         "users",
         "devices",
-        "active_seconds",
+        "active_ms",
         "event_count",
         "source_topic",
         "source_partition",
@@ -47,7 +45,7 @@ class ProductUsageWriter:
             [r.product for r in rollups],
             [list(r.users) for r in rollups],
             [list(r.devices) for r in rollups],
-            [Decimal(r.active_ms) * _MS for r in rollups],
+            [r.active_ms for r in rollups],
             [r.event_count for r in rollups],
             [r.source_topic for r in rollups],
             [r.source_partition for r in rollups],

@@ -65,10 +65,10 @@ def create_app(settings: Settings, key: PseudonymKey, warehouse: Warehouse) -> f
         topic_partitions=settings.kafka.topic_partitions,
         topic_replication_factor=settings.kafka.replication_factor,
         broker_commit_interval=worker.commit_interval_seconds,
-        broker_commit_every=max(worker.take_max * 4, 10_000),
+        broker_commit_every=max(worker.batch_max_messages * 4, 10_000),
         broker_session_timeout=worker.session_timeout_seconds,
         broker_heartbeat_interval=min(3.0, worker.session_timeout_seconds / 3),
-        stream_buffer_maxsize=max(worker.take_max * 2, 4096),
+        stream_buffer_maxsize=max(worker.batch_max_messages * 2, 4096),
         consumer_auto_offset_reset="earliest",
         producer_acks=-1,
     )
@@ -97,14 +97,14 @@ def create_app(settings: Settings, key: PseudonymKey, warehouse: Warehouse) -> f
 
     @app.agent(agent_topic, name="ingest-agent-usage")
     async def ingest_agent_usage(stream: Any) -> None:
-        async for events in stream.take_events(worker.take_max, within=worker.take_within_seconds):
+        async for events in stream.take_events(worker.batch_max_messages, within=worker.batch_max_seconds):
             records = [to_source_record(e) for e in events]
             await _or_exit(usage.process(records))
             _observe_lag(app, records)
 
     @app.agent(dead_letter_topic, name="mirror-dead-letters")
     async def mirror_dead_letters(stream: Any) -> None:
-        async for events in stream.take_events(worker.take_max, within=worker.take_within_seconds):
+        async for events in stream.take_events(worker.batch_max_messages, within=worker.batch_max_seconds):
             await _or_exit(mirror.process(_readable_dead_letters(events)))
 
     return app

@@ -14,7 +14,7 @@ CREATE TABLE IF NOT EXISTS product_usage_1m_parts
     product           LowCardinality(String),
     users             Array(String),
     devices           Array(String),
-    active_seconds    Decimal(18, 3),
+    active_ms         UInt64,
     event_count       UInt32,
     source_topic      LowCardinality(String),
     source_partition  UInt32,
@@ -27,7 +27,7 @@ CREATE TABLE IF NOT EXISTS product_usage_1m_parts
             product,
             uniqExactArray(users),
             uniqExactArray(devices),
-            sum(active_seconds),
+            sum(active_ms),
             sum(event_count)
         GROUP BY minute, product
     )
@@ -43,7 +43,7 @@ SELECT
     product,
     uniqExactArray(users)   AS active_users,
     uniqExactArray(devices) AS active_devices,
-    sum(active_seconds)     AS active_seconds,
+    toDecimal128(sum(active_ms), 3) / 1000 AS active_seconds,
     sum(event_count)        AS event_count
 FROM product_usage_1m_parts
 GROUP BY minute, product;

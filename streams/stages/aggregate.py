@@ -16,14 +16,14 @@ from schemas.records import PlacedUsage, ProductMinuteRollup
 
 MINUTE_MS = 60_000
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-_ONE_MS = timedelta(milliseconds=1)
 
 SourcePartition = tuple[str, int]
 
 
 def epoch_ms(moment: datetime) -> int:
-    """Exact integer milliseconds since the epoch (no float rounding)."""
-    return (moment - _EPOCH) // _ONE_MS
+    """Exact integer milliseconds since the epoch (no float rounding), truncating microseconds."""
+    since = moment - _EPOCH
+    return (since.days * 86_400 + since.seconds) * 1000 + since.microseconds // 1000
 
 
 def minute_start(ms: int) -> int:

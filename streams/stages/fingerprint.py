@@ -46,6 +46,7 @@ from schemas.catalog import (
     Catalog,
     CatalogHeader,
     Category,
+    EditionRule,
     ExecutableIdentity,
     Fingerprint,
     LicenseModel,
@@ -85,13 +86,9 @@ def load_catalog(source: Path | str | None = None) -> Catalog:
             version_schemes=header.version_schemes,
             vendors=tuple(v for f in header.vendors for v in _read(base / f, VendorFile).vendors),
             products=tuple(p for f in header.products for p in _read(base / f, ProductFile).products),
-            background=tuple(
-                b for f in header.background for b in _read(base / f, BackgroundFile).background
-            ),
+            background=tuple(b for f in header.background for b in _read(base / f, BackgroundFile).background),
             saas=tuple(s for f in header.saas for s in _read(base / f, SaasFile).saas),
-            overrides=tuple(
-                o for f in header.overrides for o in _read(base / f, OverrideFile).overrides
-            ),
+            overrides=tuple(o for f in header.overrides for o in _read(base / f, OverrideFile).overrides),
         )
     except ValidationError as exc:
         raise CatalogError(f"{header_path}: {_describe(exc, None)}") from None
@@ -134,12 +131,46 @@ _SIGNER_PREFIX = re.compile(
 _TEAM_ID = re.compile(r"\s*\([A-Z0-9]{10}\)\s*$")
 _DN_CN = re.compile(r"(?:^|,)\s*(?:cn|o)\s*=\s*(\"[^\"]*\"|[^,]*)", re.I)
 _LEGAL = frozenset(
-    "inc incorporated corp corporation co company llc ltd limited gmbh ag sa sas sarl bv nv oy "
-    "oyj ab as asa aps kg plc pty pte srl sro spa kk ulc lp llp the".split()
+    (
+        "inc",
+        "incorporated",
+        "corp",
+        "corporation",
+        "co",
+        "company",
+        "llc",
+        "ltd",
+        "limited",
+        "gmbh",
+        "ag",
+        "sa",
+        "sas",
+        "sarl",
+        "bv",
+        "nv",
+        "oy",
+        "oyj",
+        "ab",
+        "as",
+        "asa",
+        "aps",
+        "kg",
+        "plc",
+        "pty",
+        "pte",
+        "srl",
+        "sro",
+        "spa",
+        "kk",
+        "ulc",
+        "lp",
+        "llp",
+        "the",
+    )
 )
-_EXTENSIONS = (".exe", ".app", ".bin", ".sh", ".bat", ".cmd", ".appimage")
+_EXTENSIONS = frozenset(("exe", "app", "bin", "sh", "bat", "cmd", "appimage"))
 _TRAILING_VERSION = re.compile(
-    r"[\s._-]*(?:v?\d+(?:[._]\d+)*[a-z]?|\(\d+\)|x64|x86|amd64|arm64|64-?bit|32-?bit)$"
+    r"(?:[\s._-]*(?:v?\d+(?:[._]\d+)*[a-z]?|r20\d\d[ab]|\(\d+\)|x64|x86|amd64|arm64|64-?bit|32-?bit))+$"
 )
 _MARKS = re.compile(r"\(r\)|\(tm\)|[®™©]")
 _VERSION = re.compile(r"(\d+)(?:[.,](\d+))?")
@@ -147,16 +178,58 @@ _YEAR = re.compile(r"(?<![\w.])((?:19|20)\d\d)(?![\d])")
 _CAMEL = re.compile(r"(?<=[a-z0-9])(?=[A-Z])")
 _WORDS = re.compile(r"[a-z0-9]+")
 _HELPER_WORDS = frozenset(
-    "update updater updates autoupdate autoupdater crash crashpad crashreporter crashhandler "
-    "reporter helper helpers uninstall uninstaller unins000 setup installer bootstrapper service "
-    "svc daemon agent notifier watchdog webhelper elevation broker tray launcherhelper".split()
+    (
+        "update",
+        "updater",
+        "updates",
+        "autoupdate",
+        "autoupdater",
+        "crash",
+        "crashpad",
+        "crashreporter",
+        "crashhandler",
+        "reporter",
+        "helper",
+        "helpers",
+        "uninstall",
+        "uninstaller",
+        "unins000",
+        "setup",
+        "installer",
+        "bootstrapper",
+        "service",
+        "svc",
+        "daemon",
+        "agent",
+        "notifier",
+        "watchdog",
+        "webhelper",
+        "elevation",
+        "broker",
+        "tray",
+    )
 )
-_RISKY = ("/downloads/", "/temp/", "/tmp/", "/private/var/folders/", "/$recycle.bin/",
-          "/inetcache/", "/content.outlook/", "/temporary internet files/")
-_OS_DIRS = ("/windows/", "/system/", "/usr/libexec/", "/usr/sbin/", "/sbin/", "/usr/lib/systemd/",
-            "/lib/systemd/", "/library/apple/")
+_RISKY = (
+    "/downloads/",
+    "/temp/",
+    "/tmp/",  # noqa: S108 - path markers, nothing is written "/private/var/folders/", "/$recycle.bin/",
+    "/inetcache/",
+    "/content.outlook/",
+    "/temporary internet files/",
+)
+_OS_DIRS = (
+    "/windows/",
+    "/system/",
+    "/usr/libexec/",
+    "/usr/sbin/",
+    "/sbin/",
+    "/usr/lib/systemd/",
+    "/lib/systemd/",
+    "/library/apple/",
+)
 _NESTED = ("/frameworks/", "/helpers/", "/xpcservices/", "/loginitems/", "/plugins/")
 _DRIVE = re.compile(r"^[a-z]:/")
+_SLASHES = re.compile(r"/{2,}")
 
 
 @functools.lru_cache(maxsize=4096)
@@ -185,27 +258,17 @@ def _name_key(name: str) -> str:
 def product_name_key(raw: str) -> str:
     """Version-resource product name without marks, architecture or trailing version/year."""
     text = _MARKS.sub("", raw.lower()).replace("(x64)", "").replace("(x86)", "")
-    previous = None
-    while previous != text:
-        previous, text = text, _TRAILING_VERSION.sub("", text.strip())
-    return " ".join(text.split())
+    return " ".join(_TRAILING_VERSION.sub("", text.strip()).split())
 
 
 def name_keys(name: str) -> tuple[str, ...]:
     """Lookup keys for a file or bundle name, most specific first."""
-    keys = [name]
-    stem = name
-    for ext in _EXTENSIONS:
-        if name.endswith(ext):
-            stem = name[: -len(ext)]
-            keys.append(stem)
-            break
-    stripped = stem
-    for _ in range(3):
-        stripped = _TRAILING_VERSION.sub("", stripped)
-    if len(stripped) > 1 and stripped != stem:
-        keys.append(stripped)
-    return tuple(keys)
+    stem, dot, ext = name.rpartition(".")
+    keys = (name, stem) if dot and ext in _EXTENSIONS else (name,)
+    if not any(c.isdigit() for c in keys[-1][-8:]):
+        return keys
+    stripped = _TRAILING_VERSION.sub("", keys[-1])
+    return (*keys, stripped) if len(stripped) > 1 and stripped != keys[-1] else keys
 
 
 # --- Index ---------------------------------------------------------------------------------
@@ -258,12 +321,15 @@ class _Index:
     by_bundle: dict[str, tuple[int, ...]]
     by_product_name: dict[str, tuple[int, ...]]
     exe_regexes: tuple[tuple[re.Pattern[str], int], ...]
+    any_exe_regex: re.Pattern[str] | None
     product_globs: tuple[_Glob, ...]
     hints: tuple[tuple[str, ...], ...]
+    extra_publishers: tuple[frozenset[str], ...]
     globs_of: tuple[tuple[_Glob, ...], ...]
     schemes: tuple[_Scheme | None, ...]
     bg_by_name: dict[str, int]
     bg_regexes: tuple[tuple[re.Pattern[str], int], ...]
+    any_bg_regex: re.Pattern[str] | None
     bg_globs: tuple[_Glob, ...]
     saas_by_name: dict[str, int]
     saas_by_domain: dict[str, int]
@@ -280,6 +346,12 @@ def _multi(pairs: Iterable[tuple[str, int]]) -> dict[str, tuple[int, ...]]:
         if target not in out.get(key, ()):
             out[key] = (*out.get(key, ()), target)
     return out
+
+
+def _any_of(patterns: Iterable[str]) -> re.Pattern[str] | None:
+    """One alternation to rule out every file-name regex in a single pass."""
+    joined = "|".join(f"(?:{p})" for p in patterns)
+    return re.compile(joined, re.I) if joined else None
 
 
 def _exe_keys(names: Iterable[str]) -> Iterator[str]:
@@ -307,33 +379,27 @@ def _build_index(catalog: Catalog, as_of: date) -> _Index:
         neutral=frozenset(publisher_key(n) for n in catalog.neutral_publishers),
         by_exe=_multi((k, i) for i, p in enumerate(products) for k in _exe_keys(p.exe)),
         by_bundle=_multi((k, i) for i, p in enumerate(products) for k in _exe_keys(p.bundle)),
-        by_product_name=_multi(
-            (product_name_key(n), i) for i, p in enumerate(products) for n in p.product_names
-        ),
-        exe_regexes=tuple(
-            (re.compile(r, re.I), i) for i, p in enumerate(products) for r in p.exe_regex
-        ),
+        by_product_name=_multi((product_name_key(n), i) for i, p in enumerate(products) for n in p.product_names),
+        exe_regexes=tuple((re.compile(r, re.I), i) for i, p in enumerate(products) for r in p.exe_regex),
+        any_exe_regex=_any_of(r for p in products for r in p.exe_regex),
         product_globs=tuple(g for gs in globs_of for g in gs),
         hints=tuple(tuple(h.lower().replace("\\", "/") for h in p.hints) for p in products),
+        extra_publishers=tuple(frozenset(publisher_key(x) for x in p.publishers) for p in products),
         globs_of=globs_of,
         schemes=tuple(
-            named.get(p.versions) if isinstance(p.versions, str)
-            else _Scheme.of(p.versions) if p.versions else None
+            named.get(p.versions) if isinstance(p.versions, str) else _Scheme.of(p.versions) if p.versions else None
             for p in products
         ),
-        bg_by_name={k: i for i, b in reversed(list(enumerate(background)))
-                    for k in _exe_keys((*b.exe, *b.bundle))},
-        bg_regexes=tuple(
-            (re.compile(r, re.I), i) for i, b in enumerate(background) for r in b.exe_regex
-        ),
+        bg_by_name={k: i for i, b in reversed(list(enumerate(background))) for k in _exe_keys((*b.exe, *b.bundle))},
+        bg_regexes=tuple((re.compile(r, re.I), i) for i, b in enumerate(background) for r in b.exe_regex),
+        any_bg_regex=_any_of(r for b in background for r in b.exe_regex),
         bg_globs=tuple(_Glob.of(g, i) for i, b in enumerate(background) for g in b.paths),
-        saas_by_name={k: i for k, i in reversed(list(saas_names))},
+        saas_by_name=dict(reversed(list(saas_names))),
         saas_by_domain={d: i for d, i in reversed(domains) if "*" not in d},
         saas_globs=tuple(_Glob.of(d, i) for d, i in domains if "*" in d),
         override_sha={o.sha256.lower(): i for i, o in enumerate(overrides) if o.sha256},
-        override_path={_norm_path(o.path): i for i, o in enumerate(overrides) if o.path},
-        override_globs=tuple(_Glob.of(o.path_glob, i) for i, o in enumerate(overrides)
-                             if o.path_glob),
+        override_path={_norm_path(_PROFILE.sub(r"\1~", o.path)): i for i, o in enumerate(overrides) if o.path},
+        override_globs=tuple(_Glob.of(o.path_glob, i) for i, o in enumerate(overrides) if o.path_glob),
         product_by_id={p.id: i for i, p in enumerate(products)},
     )
 
@@ -341,7 +407,23 @@ def _build_index(catalog: Catalog, as_of: date) -> _Index:
 # --- Observation ---------------------------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
+class _Notes:
+    """Explanation steps, formatted only when asked for: most lookups never need them."""
+
+    __slots__ = ("_lines",)
+
+    def __init__(self, enabled: bool) -> None:
+        self._lines: list[str] | None = [] if enabled else None
+
+    def add(self, template: str, *args: object) -> None:
+        if self._lines is not None:
+            self._lines.append(template.format(*args) if args else template)
+
+    def steps(self) -> tuple[str, ...]:
+        return tuple(self._lines or ())
+
+
+@dataclass(slots=True)
 class _Obs:
     path: str
     name: str
@@ -351,7 +433,9 @@ class _Obs:
     nested: bool
     platform: ObservedPlatform
     publisher: str | None
+    publisher_key: str
     vendor: str | None
+    raw_path: str
     product_name: str | None
     product_key: str | None
     risky: bool
@@ -359,18 +443,20 @@ class _Obs:
 
 
 def _norm_path(raw: str) -> str:
+    """Lower case, forward slashes, no doubled separators (a leading // marks a UNC share)."""
     path = raw.strip().strip('"').replace("\\", "/").lower()
     path = path[4:] if path.startswith("//?/") else path
-    return re.sub(r"/{2,}", "/", path) if not path.startswith("//") else "/" + re.sub(
-        r"/{2,}", "/", path
-    )
+    if "//" not in path[1:]:
+        return path
+    return ("/" if path.startswith("//") else "") + _SLASHES.sub("/", path)
 
 
 def _platform(path: str) -> ObservedPlatform:
     if _DRIVE.match(path) or path.startswith(("//", "/device/")) or path.endswith(".exe"):
         return "windows"
-    if ".app/" in path or path.startswith(("/applications/", "/system/", "/library/", "/users/",
-                                           "/private/", "/opt/homebrew/")):
+    if ".app/" in path or path.startswith(
+        ("/applications/", "/system/", "/library/", "/users/", "/private/", "/opt/homebrew/")
+    ):
         return "macos"
     return "linux" if path.startswith("/") else "unknown"
 
@@ -380,10 +466,10 @@ def _observe(ix: _Index, key: _Key) -> _Obs:
     path = _norm_path(exe_path)
     display_name = exe_path.replace("\\", "/").rstrip("/").rsplit("/", 1)[-1].strip().strip('"')
     name = display_name.lower()
-    segments = path.split("/")
+    segments = path.split("/") if ".app/" in path else []
     apps = [i for i, s in enumerate(segments) if s.endswith(".app")]
     main_exe = bool(apps) and len(segments) == apps[0] + 4 and segments[apps[0] + 2] == "macos"
-    rest = "/" + "/".join(segments[apps[0] + 1:]) + "/" if apps else ""
+    rest = "/" + "/".join(segments[apps[0] + 1 :]) + "/" if apps else ""
     pub = clean_publisher(publisher) if publisher and publisher.strip() else None
     pkey = publisher_key(pub) if pub else ""
     if pkey in ix.neutral:
@@ -397,7 +483,9 @@ def _observe(ix: _Index, key: _Key) -> _Obs:
         nested=bool(apps) and not main_exe and (len(apps) > 1 or any(n in rest for n in _NESTED)),
         platform=_platform(path),
         publisher=pub,
+        publisher_key=pkey,
         vendor=_vendor_of(ix, pkey) if pkey else None,
+        raw_path=exe_path.replace("\\", "/"),
         product_name=product_name.strip() if product_name and product_name.strip() else None,
         product_key=product_name_key(product_name) if product_name else None,
         risky=any(m in path for m in _RISKY),
@@ -417,7 +505,7 @@ def _vendor_of(ix: _Index, pkey: str) -> str | None:
 # --- Stages --------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class _Hit:
     rule: str
     category: Category
@@ -430,11 +518,17 @@ class _Hit:
 
 
 def _product_hit(ix: _Index, rule: str, product: Product, category: Category) -> _Hit:
-    return _Hit(rule, category, product, product.name, ix.vendor_names[product.vendor],
-                product.name if category == "background" else None)
+    return _Hit(
+        rule,
+        category,
+        product,
+        product.name,
+        ix.vendor_names[product.vendor],
+        product.name if category == "background" else None,
+    )
 
 
-def _override(ix: _Index, obs: _Obs, sha256: str | None, notes: list[str]) -> _Hit | None:
+def _override(ix: _Index, obs: _Obs, sha256: str | None, notes: _Notes) -> _Hit | None:
     found = ix.override_sha.get(sha256.strip().lower()) if sha256 else None
     if found is None:
         found = ix.override_path.get(obs.path)
@@ -443,7 +537,7 @@ def _override(ix: _Index, obs: _Obs, sha256: str | None, notes: list[str]) -> _H
     if found is None:
         return None
     rule = ix.catalog.overrides[found]
-    notes.append(f"override: {rule.reason}")
+    notes.add("override: {}", rule.reason)
     if rule.product is not None:
         product = ix.catalog.products[ix.product_by_id[rule.product]]
         return _product_hit(ix, "override", product, rule.category or "application")
@@ -456,23 +550,23 @@ def _background_hit(ix: _Index, entry: BackgroundEntry, obs: _Obs, rule: str) ->
     return _Hit(rule, "background", name=entry.name, vendor=vendor, serves=serves)
 
 
-def _background(ix: _Index, obs: _Obs, notes: list[str]) -> _Hit | None:
+def _background(ix: _Index, obs: _Obs, notes: _Notes) -> _Hit | None:
     found = next((ix.bg_by_name[k] for k in obs.keys if k in ix.bg_by_name), None)
     if found is not None:
         hints = ix.catalog.background[found].hints
         found = found if not hints or any(h.lower() in obs.path for h in hints) else None
-    if found is None:
+    if found is None and ix.any_bg_regex and ix.any_bg_regex.match(obs.name):
         found = next((i for rx, i in ix.bg_regexes if rx.match(obs.name)), None)
     if found is None:
         found = next((g.target for g in ix.bg_globs if g.hit(obs.path)), None)
     if found is not None:
         entry = ix.catalog.background[found]
-        notes.append(f"background: {entry.kind} entry {entry.id}")
+        notes.add("background: {} entry {}", entry.kind, entry.id)
         return _background_hit(ix, entry, obs, "background")
     if obs.nested:
         outer = obs.path.split(".app/", 1)[0].rsplit("/", 1)[-1]
         owner = _choose(ix, obs, ix.by_bundle.get(outer, ()), notes, corroborate=False)
-        notes.append(f"background: helper nested inside {outer}.app")
+        notes.add("background: helper nested inside {}.app", outer)
         if owner is not None:
             return _product_hit(ix, "nested_helper", owner, "background")
         vendor = ix.vendor_names.get(obs.vendor or "", obs.publisher)
@@ -481,31 +575,39 @@ def _background(ix: _Index, obs: _Obs, notes: list[str]) -> _Hit | None:
 
 
 def _hinted(ix: _Index, target: int, obs: _Obs) -> bool:
-    return any(h in obs.path for h in ix.hints[target]) or any(
-        g.hit(obs.path) for g in ix.globs_of[target]
-    )
+    return any(h in obs.path for h in ix.hints[target]) or any(g.hit(obs.path) for g in ix.globs_of[target])
 
 
-def _choose(
-    ix: _Index, obs: _Obs, candidates: Iterable[int], notes: list[str], *, corroborate: bool
-) -> Product | None:
-    """Best candidate after publisher vetoes; path hints beat publisher agreement beats order."""
+def _agrees(ix: _Index, target: int, obs: _Obs) -> bool:
+    if obs.vendor == ix.catalog.products[target].vendor:
+        return True
+    words = obs.publisher_key.split()
+    extra = ix.extra_publishers[target]
+    return bool(extra) and any(" ".join(words[:end]) in extra for end in range(len(words), 0, -1))
+
+
+def _choose(ix: _Index, obs: _Obs, candidates: Iterable[int], notes: _Notes, *, corroborate: bool) -> Product | None:
+    """Best candidate after publisher vetoes.
+
+    Ranking: a matching path hint first, then a candidate without hints (the plain product)
+    over one whose hints did not match, then publisher agreement, then catalog order.
+    """
     best: Product | None = None
     best_score = -1
     for target in candidates:
         product = ix.catalog.products[target]
-        agrees = obs.vendor == product.vendor
+        agrees = _agrees(ix, target, obs)
         hinted = _hinted(ix, target, obs)
-        if obs.vendor is not None and not agrees:
-            notes.append(f"{product.id}: vetoed, publisher is {obs.vendor} not {product.vendor}")
+        if obs.publisher_key and not agrees and obs.vendor is not None:
+            notes.add("{}: vetoed, publisher is {} not {}", product.id, obs.vendor, product.vendor)
             continue
-        if obs.publisher and obs.vendor is None and obs.risky and not hinted:
-            notes.append(f"{product.id}: vetoed, unrecognised publisher in a download/temp path")
+        if obs.publisher_key and not agrees and obs.risky and not hinted:
+            notes.add("{}: vetoed, unrecognised publisher in a download/temp path", product.id)
             continue
         if (product.strict or corroborate) and not (agrees or hinted):
-            notes.append(f"{product.id}: needs publisher or path hint")
+            notes.add("{}: needs its publisher or a path hint", product.id)
             continue
-        score = 2 * hinted + agrees
+        score = (4 if hinted else 0 if ix.hints[target] else 2) + agrees
         if score > best_score:
             best, best_score = product, score
     return best
@@ -516,82 +618,83 @@ def _helper_like(display_name: str) -> bool:
     return any(w in _HELPER_WORDS for w in _WORDS.findall(_CAMEL.sub(" ", stem).lower()))
 
 
-def _by_product_name(ix: _Index, obs: _Obs, notes: list[str]) -> _Hit | None:
+def _by_product_name(ix: _Index, obs: _Obs, notes: _Notes) -> _Hit | None:
     if not obs.product_key or obs.product_key not in ix.by_product_name:
         return None
     cands = ix.by_product_name[obs.product_key]
     product = _choose(ix, obs, cands, notes, corroborate=obs.publisher is None)
     if product is None:
         return None
-    notes.append(f"product name {obs.product_name!r} -> {product.id}")
+    notes.add("product name {!r} -> {}", obs.product_name, product.id)
     listed = any(k in ix.by_exe and ix.product_by_id[product.id] in ix.by_exe[k] for k in obs.keys)
     if not listed and _helper_like(obs.display_name):
-        notes.append(f"{obs.display_name} is not a listed executable and looks like a helper")
+        notes.add("{} is not a listed executable and looks like a helper", obs.display_name)
         return _product_hit(ix, "product_name", product, "background")
     return _product_hit(ix, "product_name", product, "application")
 
 
-def _by_file_name(ix: _Index, obs: _Obs, notes: list[str]) -> _Hit | None:
-    for rule, keys, index in (("file_name", obs.keys, ix.by_exe),
-                              ("bundle_name", obs.bundle_keys, ix.by_bundle)):
+def _by_file_name(ix: _Index, obs: _Obs, notes: _Notes) -> _Hit | None:
+    for rule, keys, index in (("file_name", obs.keys, ix.by_exe), ("bundle_name", obs.bundle_keys, ix.by_bundle)):
         for key in keys:
             if key in index:
                 product = _choose(ix, obs, index[key], notes, corroborate=False)
                 if product is not None:
-                    notes.append(f"{rule} {key!r} -> {product.id}")
+                    notes.add("{} {!r} -> {}", rule, key, product.id)
                     return _product_hit(ix, rule, product, "application")
-    matched = [i for rx, i in ix.exe_regexes if rx.match(obs.name)]
+    matched = []
+    if ix.any_exe_regex and ix.any_exe_regex.match(obs.name):
+        matched = [i for rx, i in ix.exe_regexes if rx.match(obs.name)]
     product = _choose(ix, obs, matched, notes, corroborate=False) if matched else None
     if product is not None:
-        notes.append(f"file name pattern {obs.name!r} -> {product.id}")
+        notes.add("file name pattern {!r} -> {}", obs.name, product.id)
         return _product_hit(ix, "file_name", product, "application")
     return None
 
 
-def _by_path(ix: _Index, obs: _Obs, notes: list[str]) -> _Hit | None:
+def _by_path(ix: _Index, obs: _Obs, notes: _Notes) -> _Hit | None:
     matched = [g.target for g in ix.product_globs if g.hit(obs.path)]
     product = _choose(ix, obs, matched, notes, corroborate=False) if matched else None
     if product is not None:
-        notes.append(f"path glob -> {product.id}")
+        notes.add("path glob -> {}", product.id)
         return _product_hit(ix, "path", product, "application")
     return None
 
 
-def _heuristic(ix: _Index, obs: _Obs, notes: list[str]) -> _Hit | None:
+def _heuristic(ix: _Index, obs: _Obs, notes: _Notes) -> _Hit | None:
     if obs.risky or obs.portable:
         return None
     vendor = ix.vendor_names.get(obs.vendor or "", obs.publisher)
     if _helper_like(obs.display_name):
-        notes.append(f"{obs.display_name} looks like an updater, helper, service or installer")
+        notes.add("{} looks like an updater, helper, service or installer", obs.display_name)
         return _Hit("helper_heuristic", "background", name=obs.product_name, vendor=vendor)
     if any(obs.path.find(d) in (0, 2) for d in _OS_DIRS):
-        notes.append("file lives in an operating-system folder")
+        notes.add("file lives in an operating-system folder")
         default = {"windows": "Microsoft", "macos": "Apple"}.get(obs.platform)
         return _Hit("os_component", "background", name=obs.product_name, vendor=vendor or default)
     return None
 
 
-def _shadow_score(obs: _Obs, notes: list[str]) -> float:
+def _shadow_score(obs: _Obs, notes: _Notes) -> float:
     """Unknown software looks unmanaged when unsigned, in user-writable, temp or portable spots."""
     score = 0.0
     if obs.publisher is None:
         score += 0.15 if obs.platform == "linux" else 0.3
-        notes.append("no publisher")
+        notes.add("no publisher")
     elif obs.vendor is None:
         score += 0.1
-        notes.append(f"publisher {obs.publisher!r} is not a catalog vendor")
+        notes.add("publisher {!r} is not a catalog vendor", obs.publisher)
     if obs.risky:
         score += 0.5
-        notes.append("runs from a download or temporary folder")
+        notes.add("runs from a download or temporary folder")
     elif obs.portable:
         score += 0.4
-        notes.append("portable-app folder")
+        notes.add("portable-app folder")
     elif obs.path.startswith(("/users/", "/home/")) or "/users/" in obs.path[:10]:
         score += 0.2
-        notes.append("user-writable folder")
-    if obs.platform == "windows" and (obs.path.startswith("//") or not obs.path.startswith("c:")):
+        notes.add("user-writable folder")
+    if obs.path.startswith("//") or (_DRIVE.match(obs.path) and not obs.path.startswith("c:")):
         score += 0.2
-        notes.append("removable drive or network share")
+        notes.add("removable drive or network share")
     return round(min(score, 1.0), 2)
 
 
@@ -599,7 +702,7 @@ def _shadow_score(obs: _Obs, notes: list[str]) -> float:
 
 
 def _version_group(
-    scheme: _Scheme, version: str | None, obs: _Obs, notes: list[str]
+    scheme: _Scheme, version: str | None, obs: _Obs, notes: _Notes
 ) -> tuple[str | None, VersionLabel | None]:
     """Labels from the file version win; then the path (years, Office16, R2023b); then raw."""
     if scheme.scheme.group_by == "none":
@@ -610,14 +713,14 @@ def _version_group(
     for match in ((f"{major}.{minor}",) if minor else ()) + (major,):
         label = scheme.by_match.get((match, platform)) or scheme.by_match.get((match, None))
         if label is not None:
-            notes.append(f"version {version} -> {label.label}")
+            notes.add("version {} -> {}", version, label.label)
             return label.label, label
-    found = scheme.regex.search(f"{obs.path} {obs.product_name or ''}") if scheme.regex else None
+    found = scheme.regex.search(f"{obs.raw_path} {obs.product_name or ''}") if scheme.regex else None
     if found:
         text = found.group(1)
         label = scheme.by_match.get((text, platform)) or scheme.by_match.get((text, None))
         label = label or scheme.by_label.get(text.lower())
-        notes.append(f"version group from path or name: {text}")
+        notes.add("version group from path or name: {}", text)
         return (label.label, label) if label else (text, None)
     if not parsed:
         return None, None
@@ -626,52 +729,55 @@ def _version_group(
     return major, None
 
 
-def _edition(product: Product, obs: _Obs, notes: list[str]) -> tuple[str | None, LicenseModel | None]:
+def _edition(product: Product, obs: _Obs, notes: _Notes) -> EditionRule | None:
     pname = (obs.product_name or "").lower()
     for rule in product.editions:
         if (
-            any(p.lower() in obs.path for p in rule.path)
-            or any(p.lower() in pname for p in rule.product_name if pname)
-            or any(e.lower() == obs.name for e in rule.exe)
+            obs.name in rule.exe
+            or any(p in obs.path for p in rule.path)
+            or (pname and any(p in pname for p in rule.product_name))
         ):
-            notes.append(f"edition {rule.name}")
-            return rule.name, rule.license
-    return product.default_edition, None
+            notes.add("edition {}", rule.name)
+            return rule
+    return None
 
 
-def _finish(ix: _Index, obs: _Obs, hit: _Hit | None, version: str | None,
-            notes: list[str]) -> Fingerprint:
-    product = hit.product if hit else None
-    group, label, edition, edition_license = None, None, None, None
-    if product is not None and hit is not None and hit.category == "application":
+def _finish(ix: _Index, obs: _Obs, hit: _Hit | None, version: str | None, notes: _Notes) -> Fingerprint:
+    product = hit.product if hit and hit.category == "application" else None
+    group, label, edition = None, None, None
+    if product is not None:
         scheme = ix.schemes[ix.product_by_id[product.id]]
         group, label = _version_group(scheme, version, obs, notes) if scheme else (None, None)
-        edition, edition_license = _edition(product, obs, notes)
-    eol_date = (label.eol if label else None) or (product.eol if product else None)
+        edition = _edition(product, obs, notes)
+    eol_date = (label and label.eol) or (edition and edition.eol) or (product and product.eol) or None
     category: Category = hit.category if hit else "unknown"
     score = _shadow_score(obs, notes) if category == "unknown" else 0.0
     if hit is None:
-        notes.append("no rule matched")
-    return Fingerprint.model_construct(
-        catalog_version=ix.catalog.version,
-        product=hit.name if hit else None,
-        product_id=product.id if product else None,
-        vendor=hit.vendor if hit else obs.publisher,
-        category=category,
-        suite=(label.suite if label else None) or (product.suite if product else None),
-        edition=edition,
-        version=version.strip() if version and version.strip() else None,
-        version_group=group,
-        license_model=(edition_license or (label.license if label else None)
-                       or (product.license if product and category == "application" else None)),
-        eol=eol_date is not None and eol_date <= ix.as_of,
-        eol_date=eol_date,
-        shadow_it=score >= SHADOW_IT_THRESHOLD,
-        shadow_it_score=score,
-        platform=obs.platform,
-        serves=hit.serves if hit else None,
-        rule=hit.rule if hit else "unknown",
-        explain=tuple(notes),
+        notes.add("no rule matched")
+    return Fingerprint.model_validate(
+        {
+            "catalog_version": ix.catalog.version,
+            "product": hit.name if hit else None,
+            "product_id": hit.product.id if hit and hit.product else None,
+            "vendor": hit.vendor if hit else obs.publisher,
+            "category": category,
+            "suite": (edition and edition.suite) or (label and label.suite) or (product and product.suite) or None,
+            "edition": edition.name if edition else product.default_edition if product else None,
+            "version": version.strip() if version and version.strip() else None,
+            "version_group": group,
+            "license_model": (edition and edition.license)
+            or (label and label.license)
+            or (product and product.license)
+            or None,
+            "eol": eol_date is not None and eol_date <= ix.as_of,
+            "eol_date": eol_date,
+            "shadow_it": score >= SHADOW_IT_THRESHOLD,
+            "shadow_it_score": score,
+            "platform": obs.platform,
+            "serves": hit.serves if hit else None,
+            "rule": hit.rule if hit else "unknown",
+            "explain": notes.steps(),
+        }
     )
 
 
@@ -685,13 +791,13 @@ def _host_and_segment(url: str) -> tuple[str, str]:
     return host, parts.path.strip("/").split("/", 1)[0]
 
 
-def _saas(ix: _Index, app: str | None, url: str | None, notes: list[str]) -> Fingerprint:
+def _saas(ix: _Index, app: str | None, url: str | None, notes: _Notes) -> Fingerprint:
     found, rule = None, "unknown"
     if app and app.strip():
         key = _name_key(app)
         found = ix.saas_by_name.get(key, ix.saas_by_name.get(key.replace(" ", "")))
         rule = "saas_name"
-        notes.append(f"sign-in app {app!r}: {'found' if found is not None else 'not in catalog'}")
+        notes.add("sign-in app {!r}: {}", app, "found" if found is not None else "not in catalog")
     if found is None and url and url.strip():
         host, segment = _host_and_segment(url)
         found = next((g.target for g in ix.saas_globs if host and g.hit(host)), None)
@@ -702,51 +808,51 @@ def _saas(ix: _Index, app: str | None, url: str | None, notes: list[str]) -> Fin
             suffix = ".".join(labels[start:])
             found = ix.saas_by_domain.get(f"{suffix}/{segment}", ix.saas_by_domain.get(suffix))
         rule = "saas_url"
-        notes.append(f"URL host {host!r}: {'found' if found is not None else 'not in catalog'}")
+        notes.add("URL host {!r}: {}", host, "found" if found is not None else "not in catalog")
     if found is None:
         score = 0.5 if not (app and app.strip()) else 0.0
         if score:
-            notes.append("web app seen only by URL, not registered with the identity provider")
-        return _saas_result(ix, None, "unknown", score, tuple(notes))
-    return _saas_result(ix, ix.catalog.saas[found], rule, 0.0, tuple(notes))
+            notes.add("web app seen only by URL, not registered with the identity provider")
+        return _saas_result(ix, None, "unknown", score, notes.steps())
+    return _saas_result(ix, ix.catalog.saas[found], rule, 0.0, notes.steps())
 
 
-def _saas_result(ix: _Index, app: SaasApp | None, rule: str, score: float,
-                 notes: tuple[str, ...]) -> Fingerprint:
-    return Fingerprint.model_construct(
-        catalog_version=ix.catalog.version,
-        product=app.name if app else None,
-        product_id=app.id if app else None,
-        vendor=ix.vendor_names[app.vendor] if app else None,
-        category=app.category if app else "unknown",
-        suite=app.suite if app else None,
-        edition=None,
-        version=None,
-        version_group=None,
-        license_model=app.license if app and app.category == "application" else None,
-        eol=False,
-        eol_date=None,
-        shadow_it=score >= SHADOW_IT_THRESHOLD,
-        shadow_it_score=score,
-        platform="saas",
-        serves=None,
-        rule=rule,
-        explain=notes,
+def _saas_result(ix: _Index, app: SaasApp | None, rule: str, score: float, notes: tuple[str, ...]) -> Fingerprint:
+    return Fingerprint.model_validate(
+        {
+            "catalog_version": ix.catalog.version,
+            "product": app.name if app else None,
+            "product_id": app.id if app else None,
+            "vendor": ix.vendor_names[app.vendor] if app else None,
+            "category": app.category if app else "unknown",
+            "suite": app.suite if app else None,
+            "edition": None,
+            "version": None,
+            "version_group": None,
+            "license_model": app.license if app and app.category == "application" else None,
+            "eol": False,
+            "eol_date": None,
+            "shadow_it": score >= SHADOW_IT_THRESHOLD,
+            "shadow_it_score": score,
+            "platform": "saas",
+            "serves": None,
+            "rule": rule,
+            "explain": notes,
+        }
     )
 
 
 # --- Public API ----------------------------------------------------------------------------
 
 
-def _match(ix: _Index, key: _Key) -> Fingerprint:
+def _match(ix: _Index, key: _Key, explain: bool) -> Fingerprint:
     exe_path, _, _, version, sha256, saas_app, url = key
-    notes: list[str] = []
+    notes = _Notes(explain)
     has_saas = bool((saas_app and saas_app.strip()) or (url and url.strip()))
     if not exe_path.strip() and has_saas:
         return _saas(ix, saas_app, url, notes)
     obs = _observe(ix, key)
-    notes.append(f"{obs.platform} path, file {obs.name!r}, publisher {obs.publisher!r}"
-                 + (f" -> vendor {obs.vendor}" if obs.vendor else ""))
+    notes.add("{} path, file {!r}, publisher {!r} -> vendor {}", obs.platform, obs.name, obs.publisher, obs.vendor)
     hit = (
         _override(ix, obs, sha256, notes)
         or _background(ix, obs, notes)
@@ -759,30 +865,53 @@ def _match(ix: _Index, key: _Key) -> Fingerprint:
     return _finish(ix, obs, hit or _heuristic(ix, obs, notes), version, notes)
 
 
+_PROFILE = re.compile(r"^((?:[a-z]:)?[\\/](?:users|home|documents and settings)[\\/])[^\\/]+", re.I)
+
+
+def _without_profile(key: _Key) -> _Key:
+    """The same install in another user's profile is the same product: key it once."""
+    return (_PROFILE.sub(r"\1~", key[0]), *key[1:])  # type: ignore[return-value]
+
+
 @dataclass(frozen=True, slots=True)
 class Matcher:
-    """A compiled catalog; `lookup` is the cached match on an identity's fields."""
+    """A compiled catalog with its caches; build once per catalog, share across lookups."""
 
     catalog: Catalog
-    lookup: Callable[[_Key], Fingerprint]
+    lookup: Callable[[_Key, bool], Fingerprint]
 
 
-def build_matcher(catalog: Catalog, *, as_of: date | None = None,
-                  cache_size: int = 131_072) -> Matcher:
-    """Precompile indexes once; `as_of` fixes the day end-of-life is judged against."""
+def build_matcher(catalog: Catalog, *, as_of: date | None = None, cache_size: int = 65_536) -> Matcher:
+    """Precompile indexes once; `as_of` fixes the day end-of-life is judged against.
+
+    Two bounded LRU caches sit in front of the rules: one on the identity as given, one on the
+    identity with the user-profile folder masked, so a known install seen under a new user's
+    profile costs a regex, not a full match.
+    """
     index = _build_index(catalog, as_of or date.today())
-    return Matcher(catalog, functools.lru_cache(maxsize=cache_size)(
-        functools.partial(_match, index)))
+    by_masked = functools.lru_cache(maxsize=cache_size)(functools.partial(_match, index))
+
+    def _by_raw(key: _Key, explain: bool) -> Fingerprint:
+        return by_masked(_without_profile(key), explain)
+
+    return Matcher(catalog, functools.lru_cache(maxsize=cache_size)(_by_raw))
 
 
-def fingerprint(matcher: Matcher, identity: ExecutableIdentity) -> Fingerprint:
-    """Classify one observation; repeated identities are answered from the cache."""
-    return matcher.lookup((identity.exe_path, identity.publisher, identity.product_name,
-                           identity.version, identity.sha256, identity.saas_app, identity.url))
+def fingerprint(matcher: Matcher, identity: ExecutableIdentity, *, explain: bool = False) -> Fingerprint:
+    """Classify one observation; with `explain`, the result lists the reasoning steps."""
+    key = (
+        identity.exe_path,
+        identity.publisher,
+        identity.product_name,
+        identity.version,
+        identity.sha256,
+        identity.saas_app,
+        identity.url,
+    )
+    return matcher.lookup(key, explain)
 
 
-def fingerprint_lines(matcher: Matcher, lines: Iterable[bytes | str], *,
-                      explain: bool = False) -> Iterator[bytes]:
+def fingerprint_lines(matcher: Matcher, lines: Iterable[bytes | str], *, explain: bool = False) -> Iterator[bytes]:
     """JSON lines in, one JSON line out per non-blank input (an `error` object if unreadable)."""
     exclude = None if explain else {"explain"}
     for number, line in enumerate(lines, 1):
@@ -793,4 +922,5 @@ def fingerprint_lines(matcher: Matcher, lines: Iterable[bytes | str], *,
         except (orjson.JSONDecodeError, ValidationError) as exc:
             yield orjson.dumps({"error": str(exc).splitlines()[0], "line": number})
             continue
-        yield orjson.dumps(fingerprint(matcher, identity).model_dump(mode="json", exclude=exclude))
+        result = fingerprint(matcher, identity, explain=explain)
+        yield orjson.dumps(result.model_dump(mode="json", exclude=exclude))

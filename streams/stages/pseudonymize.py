@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 from dataclasses import dataclass
+from functools import lru_cache
 
 PSEUDONYM_HEX_CHARS = 32
 
@@ -22,7 +23,11 @@ def canonical_identity(identity: str) -> str:
     return identity.strip().casefold()
 
 
+@lru_cache(maxsize=1 << 16)
 def pseudonymize(identity: str, key: PseudonymKey) -> str:
-    """HMAC-SHA256 of the canonical identity, 128 bits in hex: stable per key, not reversible."""
+    """HMAC-SHA256 of the canonical identity, 128 bits in hex: stable per key, not reversible.
+
+    Cached: a fleet has far fewer people than events, and the same key always gives the same answer.
+    """
     digest = hmac.new(key.secret, canonical_identity(identity).encode(), hashlib.sha256)
     return digest.hexdigest()[:PSEUDONYM_HEX_CHARS]

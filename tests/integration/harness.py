@@ -59,7 +59,7 @@ class Pipeline:
                 "SEATMETER_KAFKA__AGENT_TOPIC": self.topic,
                 "SEATMETER_WORKER__APP_ID": self.name,
                 "SEATMETER_WORKER__DATA_DIR": str(self.root / "worker"),
-                "SEATMETER_WORKER__TAKE_WITHIN_SECONDS": "0.5",
+                "SEATMETER_WORKER__BATCH_MAX_SECONDS": "0.5",
                 "SEATMETER_WAREHOUSE__URL": self.warehouse_url,
                 "SEATMETER_WAREHOUSE__PASSWORD": "it-secret",
                 "SEATMETER_PRIVACY__PSEUDONYM_KEY": "integration-test-key",

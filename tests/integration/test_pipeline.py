@@ -81,7 +81,7 @@ def test_sigkill_mid_stream_loses_nothing_and_counts_nothing_twice(embedded_pipe
     pipeline = embedded_pipeline
     pipeline.extra_env.update(
         {
-            "SEATMETER_WORKER__TAKE_MAX": "40",
+            "SEATMETER_WORKER__BATCH_MAX_MESSAGES": "40",
             "SEATMETER_WORKER__COMMIT_INTERVAL_SECONDS": "30",
             "SEATMETER_WORKER__SESSION_TIMEOUT_SECONDS": "6",
         }
