@@ -215,12 +215,29 @@ class Override(_Frozen):
         return self
 
 
+class Heuristics(_Frozen):
+    """Word and folder lists behind the heuristic rules, kept with the data they tune.
+
+    Folders are lower-case with forward slashes; `os_folders` and `user_folders` are prefixes
+    (after any drive letter), the others are substrings of the path.
+    """
+
+    legal_suffixes: tuple[str, ...] = ()
+    helper_words: tuple[str, ...] = ()
+    temp_folders: tuple[str, ...] = ()
+    portable_markers: tuple[str, ...] = ()
+    user_folders: tuple[str, ...] = ()
+    os_folders: tuple[str, ...] = ()
+    nested_bundle_folders: tuple[str, ...] = ()
+
+
 class CatalogHeader(_Frozen):
     """`catalog.yaml`: the version and which files make up the catalog."""
 
     version: str = Field(min_length=1)
     description: str = ""
     neutral_publishers: tuple[str, ...] = ()
+    heuristics: Heuristics = Heuristics()
     suites: tuple[str, ...] = ()
     version_schemes: dict[str, VersionScheme] = {}
     vendors: tuple[str, ...] = ()
@@ -255,6 +272,7 @@ class Catalog(_Frozen):
 
     version: str
     neutral_publishers: tuple[str, ...] = ()
+    heuristics: Heuristics = Heuristics()
     suites: tuple[str, ...]
     version_schemes: dict[str, VersionScheme]
     vendors: tuple[Vendor, ...]

@@ -22,7 +22,7 @@ from sinks.migrate import apply_migrations
 from sinks.warehouse import WarehouseInUseError, connect_warehouse
 
 cli = typer.Typer(no_args_is_help=True, add_completion=False, help=__doc__)
-console = Console()
+console = Console(width=None if sys.stdout.isatty() else 160)
 
 
 class OutputFormat(StrEnum):

@@ -29,10 +29,11 @@ def active_users_per_minute(client: Client, minutes: int, products: int) -> Tabl
     top = [row[0] for row in client.query(_TOP, parameters={**window, "limit": products}).result_rows]
     cells = client.query(_CELLS, parameters={**window, "products": top}).result_rows
     grid = {(minute, product): users for minute, product, users in cells}
-    table = Table("minute (UTC)", *top, title="active users per product per minute (busiest window)")
+    title = f"Active users per product per minute, {peak:%Y-%m-%d} UTC, around the busiest minute ({peak:%H:%M})"
+    table = Table("minute", *top, title=title)
     for offset in range(minutes):
         minute = _shift(window["start"], offset)
-        table.add_row(f"{minute:%Y-%m-%d %H:%M}", *(str(grid.get((minute, p), 0)) for p in top))
+        table.add_row(f"{minute:%H:%M}", *(str(grid.get((minute, p), 0)) for p in top))
     return table
 
 

@@ -217,6 +217,7 @@ _RISKY = (
     "/content.outlook/",
     "/temporary internet files/",
 )
+_RISKY_RE = re.compile("|".join(re.escape(m) for m in _RISKY))
 _OS_DIRS = (
     "/windows/",
     "/system/",
@@ -229,6 +230,7 @@ _OS_DIRS = (
 )
 _NESTED = ("/frameworks/", "/helpers/", "/xpcservices/", "/loginitems/", "/plugins/")
 _DRIVE = re.compile(r"^[a-z]:/")
+_DIGIT = re.compile(r"\d")
 _SLASHES = re.compile(r"/{2,}")
 
 
@@ -261,11 +263,12 @@ def product_name_key(raw: str) -> str:
     return " ".join(_TRAILING_VERSION.sub("", text.strip()).split())
 
 
+@functools.lru_cache(maxsize=16_384)
 def name_keys(name: str) -> tuple[str, ...]:
     """Lookup keys for a file or bundle name, most specific first."""
     stem, dot, ext = name.rpartition(".")
     keys = (name, stem) if dot and ext in _EXTENSIONS else (name,)
-    if not any(c.isdigit() for c in keys[-1][-8:]):
+    if not _DIGIT.search(keys[-1], max(0, len(keys[-1]) - 8)):
         return keys
     stripped = _TRAILING_VERSION.sub("", keys[-1])
     return (*keys, stripped) if len(stripped) > 1 and stripped != keys[-1] else keys
@@ -310,7 +313,7 @@ class _Scheme:
         )
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, eq=False)
 class _Index:
     catalog: Catalog
     as_of: date
@@ -488,11 +491,12 @@ def _observe(ix: _Index, key: _Key) -> _Obs:
         raw_path=exe_path.replace("\\", "/"),
         product_name=product_name.strip() if product_name and product_name.strip() else None,
         product_key=product_name_key(product_name) if product_name else None,
-        risky=any(m in path for m in _RISKY),
+        risky=_RISKY_RE.search(path) is not None,
         portable="portable" in path,
     )
 
 
+@functools.lru_cache(maxsize=4096)
 def _vendor_of(ix: _Index, pkey: str) -> str | None:
     words = pkey.split()
     for end in range(len(words), 0, -1):
