@@ -8,14 +8,18 @@ from typing import Annotated, Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator, model_validator
 
-AGENT_SCHEMA_VERSION: Literal[1] = 1
+from schemas.usage import Environment, SessionType
+
+AGENT_SCHEMA_VERSION: Literal[2] = 2
+AgentSchemaVersion = Literal[1, 2]
+V2_FIELDS = ("session_type", "originating_user", "environment", "device_group", "device_timezone")
 INTERVAL_TOLERANCE_SECONDS = 1.0
 
 Identifier = Annotated[str, Field(min_length=1, max_length=256)]
 Seconds = Annotated[float, Field(ge=0, le=7 * 24 * 3600, allow_inf_nan=False)]
 
 
-class UsageKind(StrEnum):
+class AgentEventKind(StrEnum):
     """``start`` and ``stop`` bracket a process; ``sample`` reports an interval of use."""
 
     START = "start"
@@ -33,6 +37,7 @@ class Executable(BaseModel):
     publisher: Annotated[str, Field(max_length=512)] | None = None
     product_name: Annotated[str, Field(max_length=512)] | None = None
     version: Annotated[str, Field(max_length=128)] | None = None
+    sha256: Annotated[str, Field(pattern=r"^[0-9a-fA-F]{64}$")] | None = None
 
 
 class AgentUsageEvent(BaseModel):
@@ -40,25 +45,41 @@ class AgentUsageEvent(BaseModel):
 
     A ``sample`` (or ``stop``) covers the ``interval_seconds`` that end at ``event_time``:
     ``active_seconds`` had focus and user input, ``idle_seconds`` were open but idle.
+    Version 2 adds how the desktop was reached (``session_type``, and ``originating_user`` for
+    remote sessions), the ``environment`` tag, ``device_group`` and the device's time zone;
+    version 1 events are read as version 2 with those fields unknown.
     """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     event_id: Identifier
-    schema_version: Literal[1] = AGENT_SCHEMA_VERSION
+    schema_version: AgentSchemaVersion = AGENT_SCHEMA_VERSION
     event_time: AwareDatetime
     device_id: Identifier
     user: Identifier
     executable: Executable
-    kind: UsageKind
+    kind: AgentEventKind
     active_seconds: Seconds = 0.0
     idle_seconds: Seconds = 0.0
     interval_seconds: Seconds = 0.0
+    session_type: SessionType = SessionType.UNKNOWN
+    originating_user: Identifier | None = None
+    environment: Environment = Environment.UNKNOWN
+    device_group: Annotated[str, Field(min_length=1, max_length=256)] | None = None
+    device_timezone: Annotated[str, Field(min_length=1, max_length=64)] | None = None
 
     @field_validator("event_time")
     @classmethod
     def _to_utc(cls, value: datetime) -> datetime:
         return value.astimezone(UTC)
+
+    @model_validator(mode="after")
+    def _v2_fields_need_v2(self) -> AgentUsageEvent:
+        if self.schema_version == 1:
+            present = [name for name in V2_FIELDS if name in self.model_fields_set]
+            if present:
+                raise ValueError(f"{', '.join(present)} need schema_version 2")
+        return self
 
     @model_validator(mode="after")
     def _interval_holds_its_parts(self) -> AgentUsageEvent:
@@ -75,5 +96,5 @@ class AgentUsageEnvelope(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    schema_version: Literal[1] = AGENT_SCHEMA_VERSION
+    schema_version: AgentSchemaVersion = AGENT_SCHEMA_VERSION
     events: Annotated[list[AgentUsageEvent], Field(min_length=1, max_length=10_000)]

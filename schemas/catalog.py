@@ -228,6 +228,7 @@ class Heuristics(_Frozen):
     portable_markers: tuple[str, ...] = ()
     user_folders: tuple[str, ...] = ()
     os_folders: tuple[str, ...] = ()
+    shared_folders: tuple[str, ...] = ()
     nested_bundle_folders: tuple[str, ...] = ()
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from schemas.agent import AgentUsageEvent
+from schemas.usage import UsageEvent
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,7 +35,7 @@ class Rejection:
 class PlacedUsage:
     """A valid usage event, the product and user pseudonym it counts under, and its message."""
 
-    event: AgentUsageEvent
+    event: UsageEvent
     product: str
     user_key: str
     topic: str

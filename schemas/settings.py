@@ -12,6 +12,8 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from schemas.usage import Environment
+
 STATE_DIR = Path(".seatmeter")
 
 
@@ -29,12 +31,17 @@ class KafkaSettings(_Section):
     bootstrap_servers: str = "localhost:9092"
     agent_topic: str = "seatmeter.agent-usage"
     dead_letter_suffix: str = ".dlq"
+    late_suffix: str = ".late"
     topic_partitions: int = Field(default=4, ge=1)
     replication_factor: int = Field(default=1, ge=1)
 
     @property
     def agent_dead_letter_topic(self) -> str:
         return self.agent_topic + self.dead_letter_suffix
+
+    @property
+    def agent_late_topic(self) -> str:
+        return self.agent_topic + self.late_suffix
 
 
 class WarehouseSettings(_Section):
@@ -58,6 +65,30 @@ class WorkerSettings(_Section):
     commit_interval_seconds: float = Field(default=2.0, gt=0)
     session_timeout_seconds: float = Field(default=30.0, ge=6)
     log_level: Literal["debug", "info", "warning", "error"] = "info"
+
+
+class IngestSettings(_Section):
+    """The rules at the door: sizes, clock sanity, and the cap on invalid input."""
+
+    max_message_bytes: int = Field(default=1 << 20, ge=1024)
+    max_event_bytes: int = Field(default=64 << 10, ge=256)
+    allowed_clock_skew_seconds: float = Field(default=300.0, ge=0)
+    allowed_lateness_seconds: float = Field(default=7 * 86_400.0, gt=0)
+    invalid_ratio_max: float = Field(default=0.5, ge=0, le=1)
+    invalid_ratio_window: int = Field(default=1000, ge=1)
+
+
+class ScopeSettings(_Section):
+    """What is monitored. Lists are JSON in the environment, e.g. ``'["keepass.exe"]'``.
+
+    Excluded events are dropped before anything is stored and only counted in metrics.
+    """
+
+    exclude_applications: tuple[str, ...] = ()
+    include_environments: tuple[Environment, ...] = ()
+    exclude_environments: tuple[Environment, ...] = ()
+    include_device_groups: tuple[str, ...] = ()
+    exclude_device_groups: tuple[str, ...] = ()
 
 
 class PrivacySettings(_Section):
@@ -93,5 +124,7 @@ class Settings(BaseSettings):
     kafka: KafkaSettings = Field(default_factory=KafkaSettings)
     warehouse: WarehouseSettings = Field(default_factory=WarehouseSettings)
     worker: WorkerSettings = Field(default_factory=WorkerSettings)
+    ingest: IngestSettings = Field(default_factory=IngestSettings)
+    scope: ScopeSettings = Field(default_factory=ScopeSettings)
     privacy: PrivacySettings = Field(default_factory=PrivacySettings)
     metrics: MetricsSettings = Field(default_factory=MetricsSettings)

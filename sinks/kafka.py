@@ -27,7 +27,13 @@ def pipeline_topics(settings: KafkaSettings) -> list[TopicSpec]:
     return [
         TopicSpec(settings.agent_topic, *size),
         TopicSpec(settings.agent_dead_letter_topic, *size, config=(("retention.ms", str(30 * 86_400_000)),)),
+        TopicSpec(settings.agent_late_topic, *size, config=(("retention.ms", str(30 * 86_400_000)),)),
     ]
+
+
+def consumed_topics(settings: KafkaSettings) -> list[str]:
+    """The topics the worker group consumes (the late-events topic is kept for people, not read)."""
+    return [settings.agent_topic, settings.agent_dead_letter_topic]
 
 
 async def ensure_topics(bootstrap_servers: str, specs: Iterable[TopicSpec]) -> list[str]:

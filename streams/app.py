@@ -23,14 +23,17 @@ from streams import metrics
 from streams.processors import (
     AgentUsageProcessor,
     DeadLetterMirror,
+    InvalidInputFloodError,
     RetryingInserter,
     WarehouseUnavailableError,
+    build_ingest_rules,
 )
 from streams.stages.dead_letter import NotADeadLetterError, dead_letter_headers, read_dead_letter
 from streams.stages.pseudonymize import PseudonymKey
 
 log = logging.getLogger(__name__)
 
+EX_DATAERR = 65
 EX_TEMPFAIL = 75
 
 
@@ -74,21 +77,16 @@ def create_app(settings: Settings, key: PseudonymKey, warehouse: Warehouse) -> f
     )
     agent_topic = _raw_topic(app, settings.kafka.agent_topic)
     dead_letter_topic = _raw_topic(app, settings.kafka.agent_dead_letter_topic)
+    late_topic = _raw_topic(app, settings.kafka.agent_late_topic)
     inserter = RetryingInserter(warehouse, settings.warehouse)
-
-    async def send_dead_letters(letters: Sequence[DeadLetter]) -> None:
-        pending = [
-            await dead_letter_topic.send(
-                key=f"{d.source_topic}:{d.source_partition}".encode(),
-                value=d.payload,
-                headers=dead_letter_headers(d),
-            )
-            for d in letters
-        ]
-        for future in pending:
-            await future
-
-    usage = AgentUsageProcessor(inserter, warehouse, key, send_dead_letters)
+    usage = AgentUsageProcessor(
+        inserter,
+        warehouse,
+        key,
+        build_ingest_rules(settings),
+        send_dead_letters=lambda letters: _publish(dead_letter_topic, letters),
+        send_late=lambda letters: _publish(late_topic, letters),
+    )
     mirror = DeadLetterMirror(inserter)
 
     @app.on_partitions_revoked.connect  # type: ignore[arg-type]
@@ -110,6 +108,18 @@ def create_app(settings: Settings, key: PseudonymKey, warehouse: Warehouse) -> f
     return app
 
 
+async def _publish(topic: Any, letters: Sequence[DeadLetter]) -> None:
+    """Send and wait for the broker's acknowledgement of every one, before the batch may be acked."""
+    pending = [
+        await topic.send(
+            key=f"{d.source_topic}:{d.source_partition}".encode(), value=d.payload, headers=dead_letter_headers(d)
+        )
+        for d in letters
+    ]
+    for future in pending:
+        await future
+
+
 def _raw_topic(app: faust.App, name: str) -> Any:
     """Bytes in, bytes out: decoding is a stage of ours, so bad input reaches it and gets a reason."""
     return app.topic(name, key_type=bytes, value_type=bytes, key_serializer="raw", value_serializer="raw")
@@ -127,21 +137,22 @@ async def _or_exit(work: Awaitable[None]) -> None:
     except asyncio.CancelledError:
         await _finish(task)
         raise
-    except WarehouseUnavailableError as exc:
+    except (WarehouseUnavailableError, InvalidInputFloodError) as exc:
         _exit_without_ack(exc)
 
 
 async def _finish(task: asyncio.Future[None]) -> None:
     try:
         await task
-    except WarehouseUnavailableError as exc:
+    except (WarehouseUnavailableError, InvalidInputFloodError) as exc:
         _exit_without_ack(exc)
 
 
 def _exit_without_ack(exc: Exception) -> None:
+    """Exit at once: leaving the loop body any other way would ack the batch."""
     log.critical("stopping the worker without acking the batch: %s", exc)
     logging.shutdown()
-    os._exit(EX_TEMPFAIL)
+    os._exit(EX_DATAERR if isinstance(exc, InvalidInputFloodError) else EX_TEMPFAIL)
 
 
 def _readable_dead_letters(events: Sequence[Any]) -> list[DeadLetter]:

@@ -109,10 +109,10 @@ def lag(
     deadline = time.monotonic() + timeout
     while True:
         behind = {
-            f"{spec.name}[{partition}]": count
-            for spec in kafka.pipeline_topics(settings.kafka)
+            f"{topic}[{partition}]": count
+            for topic in kafka.consumed_topics(settings.kafka)
             for partition, count in asyncio.run(
-                kafka.consumer_group_lag(settings.kafka.bootstrap_servers, settings.worker.app_id, spec.name)
+                kafka.consumer_group_lag(settings.kafka.bootstrap_servers, settings.worker.app_id, topic)
             ).items()
         }
         total = sum(behind.values())

@@ -12,6 +12,16 @@ MESSAGES_ALREADY_WRITTEN = Counter(
     ["topic"],
 )
 EVENTS_INVALID = Counter("seatmeter_events_invalid", "Inputs rejected by a stage.", ["topic", "stage"])
+EVENTS_OUT_OF_SCOPE = Counter(
+    "seatmeter_events_out_of_scope",
+    "Events dropped at ingest by the monitoring scope (never stored).",
+    ["topic", "rule"],
+)
+EVENTS_LATE = Counter(
+    "seatmeter_events_late",
+    "Events older than the allowed lateness, set aside on <topic>.late.",
+    ["topic"],
+)
 DEAD_LETTERS = Counter("seatmeter_dead_letters", "Dead letters produced to <topic>.dlq.", ["topic", "stage"])
 ROWS_WRITTEN = Counter("seatmeter_warehouse_rows_written", "Rows inserted into the warehouse.", ["table"])
 INSERT_ERRORS = Counter("seatmeter_warehouse_insert_errors", "Failed warehouse inserts (each retry counts).", ["table"])

@@ -11,18 +11,22 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Awaitable, Callable, Sequence
-from datetime import UTC, datetime
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 
 from clickhouse_connect.driver.client import Client
 from tenacity import AsyncRetrying, RetryCallState, stop_after_attempt, wait_exponential
 
 from schemas.records import DeadLetter, SourceRecord
-from schemas.settings import WarehouseSettings
+from schemas.settings import Settings, WarehouseSettings
 from sinks.warehouse import Warehouse
 from sinks.writers import DeadLetterWriter, ProductUsageWriter
 from streams import metrics
+from streams.stages.admit import Door, DoorPolicy, ScopeRules
 from streams.stages.dead_letter import to_dead_letter
-from streams.stages.ingest import ingest_agent_batch
+from streams.stages.decode import SizeLimits
+from streams.stages.guard import InvalidRatioLimit, InvalidRatioWindows, check_invalid_ratio
+from streams.stages.ingest import IngestStep, ingest_agent_batch
 from streams.stages.progress import SourcePartition
 from streams.stages.pseudonymize import PseudonymKey
 
@@ -75,25 +79,63 @@ class RetryingInserter:
         log.warning("insert into %s failed (attempt %d), retrying: %s", table, state.attempt_number, error)
 
 
+class InvalidInputFloodError(RuntimeError):
+    """Too much of a partition's recent input was invalid: stop rather than dead-letter it all."""
+
+
+@dataclass(frozen=True, slots=True)
+class IngestRules:
+    """The rules at the door, built once from settings."""
+
+    door: Door
+    limits: SizeLimits
+    invalid_ratio: InvalidRatioLimit
+
+
+def build_ingest_rules(settings: Settings) -> IngestRules:
+    ingest, scope = settings.ingest, settings.scope
+    policy = DoorPolicy(
+        scope=ScopeRules(
+            exclude_applications=scope.exclude_applications,
+            include_environments=scope.include_environments,
+            exclude_environments=scope.exclude_environments,
+            include_device_groups=scope.include_device_groups,
+            exclude_device_groups=scope.exclude_device_groups,
+        ),
+        allowed_clock_skew=timedelta(seconds=ingest.allowed_clock_skew_seconds),
+        allowed_lateness=timedelta(seconds=ingest.allowed_lateness_seconds),
+    )
+    return IngestRules(
+        door=Door(policy),
+        limits=SizeLimits(ingest.max_message_bytes, ingest.max_event_bytes),
+        invalid_ratio=InvalidRatioLimit(ingest.invalid_ratio_max, ingest.invalid_ratio_window),
+    )
+
+
 class AgentUsageProcessor:
-    """Agent-usage batches: decode, pseudonymize, aggregate, dead-letter, write exactly once."""
+    """Agent-usage batches: decode, admit, pseudonymize, aggregate, set aside, write exactly once."""
 
     def __init__(
         self,
         inserter: RetryingInserter,
         warehouse: Warehouse,
         key: PseudonymKey,
+        rules: IngestRules,
         send_dead_letters: SendDeadLetters,
+        send_late: SendDeadLetters,
         clock: Clock = utc_now,
     ) -> None:
         self._inserter = inserter
         self._warehouse = warehouse
         self._key = key
+        self._rules = rules
         self._send_dead_letters = send_dead_letters
+        self._send_late = send_late
         self._clock = clock
         self._writer = ProductUsageWriter()
         self._written: dict[SourcePartition, int] = {}
         self._loaded_topics: set[str] = set()
+        self._windows = InvalidRatioWindows()
 
     def forget_progress(self) -> None:
         """Drop cached offsets after a rebalance: another worker may have moved them on."""
@@ -102,13 +144,23 @@ class AgentUsageProcessor:
 
     async def process(self, records: Sequence[SourceRecord]) -> None:
         await self._load_progress({r.topic for r in records})
-        step = ingest_agent_batch(records, self._written, self._key)
-        letters = [to_dead_letter(rejection, self._clock()) for rejection in step.rejections]
+        now = self._clock()
+        rules = self._rules
+        step = ingest_agent_batch(records, self._written, self._key, rules.door, now, rules.limits)
+        flood = check_invalid_ratio(
+            self._windows, step.messages_by_partition, step.invalid_by_partition, rules.invalid_ratio
+        )
+        if flood:
+            raise InvalidInputFloodError(flood)
+        letters = [to_dead_letter(rejection, now) for rejection in step.rejections]
+        late = [to_dead_letter(rejection, now) for rejection in step.late]
         if letters:
             await self._send_dead_letters(letters)
+        if late:
+            await self._send_late(late)
         await self._inserter.insert(self._writer.table, lambda client: self._writer.write(client, step.rollups))
         self._written.update(step.last_offsets)
-        self._count(records, step.events, step.already_written, letters)
+        self._count(records, step, letters)
 
     async def _load_progress(self, topics: set[str]) -> None:
         for topic in topics - self._loaded_topics:
@@ -117,16 +169,17 @@ class AgentUsageProcessor:
             self._loaded_topics.add(topic)
 
     @staticmethod
-    def _count(
-        records: Sequence[SourceRecord], events: int, already_written: int, letters: Sequence[DeadLetter]
-    ) -> None:
+    def _count(records: Sequence[SourceRecord], step: IngestStep, letters: Sequence[DeadLetter]) -> None:
         if not records:
             return
         topic = records[0].topic
         metrics.MESSAGES_CONSUMED.labels(topic).inc(len(records))
         metrics.BATCH_MESSAGES.labels(topic).observe(len(records))
-        metrics.EVENTS_CONSUMED.labels(topic).inc(events)
-        metrics.MESSAGES_ALREADY_WRITTEN.labels(topic).inc(already_written)
+        metrics.EVENTS_CONSUMED.labels(topic).inc(step.events)
+        metrics.MESSAGES_ALREADY_WRITTEN.labels(topic).inc(step.already_written)
+        metrics.EVENTS_LATE.labels(topic).inc(len(step.late))
+        for rule, count in step.out_of_scope.items():
+            metrics.EVENTS_OUT_OF_SCOPE.labels(topic, rule).inc(count)
         for letter in letters:
             metrics.EVENTS_INVALID.labels(topic, letter.stage).inc()
             metrics.DEAD_LETTERS.labels(topic, letter.stage).inc()

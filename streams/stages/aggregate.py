@@ -83,14 +83,14 @@ def _add(tallies: dict[_Key, _MinuteTally], usage: PlacedUsage) -> None:
     event = usage.event
     end_ms = epoch_ms(event.event_time)
     prefix = (usage.topic, usage.partition, usage.product)
-    active_ms = round(event.active_seconds * 1000)
+    active_ms = round((event.active_seconds or 0.0) * 1000)
     interval_ms = round(event.interval_seconds * 1000)
     last_instant = end_ms - 1 if interval_ms > 0 else end_ms
     tallies.setdefault((*prefix, minute_start(last_instant)), _MinuteTally()).event_count += 1
     for minute, share in spread_active_ms(end_ms, interval_ms, active_ms):
         tally = tallies.setdefault((*prefix, minute), _MinuteTally())
         tally.users.add(usage.user_key)
-        tally.devices.add(event.device_id)
+        tally.devices.add(event.device_id or "")
         tally.active_ms += share
 
 

@@ -1,65 +1,77 @@
-"""Stage 1: bytes from the agent topic to validated usage events, or rejections with a reason."""
+"""Stage 1 for the agent topic: bytes to normalized usage events, or rejections with a reason."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, get_args
 
 import orjson
 from pydantic import ValidationError
 
-from schemas.agent import AGENT_SCHEMA_VERSION, AgentUsageEnvelope, AgentUsageEvent
-from schemas.records import Rejection, SourceRecord
+from schemas.agent import AgentSchemaVersion, AgentUsageEnvelope, AgentUsageEvent
+from schemas.records import SourceRecord
+from schemas.usage import ExecutableRef, UsageEvent, UsageKind, UsageSource
+from streams.stages.sources.base import SourceDecoded, describe_validation_error, reject
 
-STAGE = "decode"
-MAX_REASON_ERRORS = 5
-
-
-@dataclass(slots=True)
-class Decoded:
-    """What one message yielded: valid events, and a rejection for each part that was not."""
-
-    events: list[AgentUsageEvent] = field(default_factory=list)
-    rejections: list[Rejection] = field(default_factory=list)
+KNOWN_VERSIONS = get_args(AgentSchemaVersion)
 
 
-def describe_validation_error(error: ValidationError) -> str:
-    """A short reason naming fields and rules, never the offending values (they may be identities)."""
-    parts = []
-    for item in error.errors(include_input=False, include_url=False)[:MAX_REASON_ERRORS]:
-        location = ".".join(str(part) for part in item["loc"]) or "(root)"
-        parts.append(f"{location}: {item['msg']}")
-    extra = error.error_count() - MAX_REASON_ERRORS
-    if extra > 0:
-        parts.append(f"and {extra} more")
-    return "; ".join(parts)
+@dataclass(frozen=True, slots=True)
+class SizeLimits:
+    """Refuse oversized input before parsing it: a runaway agent must not stall a partition."""
+
+    max_message_bytes: int = 1 << 20
+    max_event_bytes: int = 64 << 10
 
 
-def decode_agent_usage(record: SourceRecord) -> Decoded:
+DEFAULT_LIMITS = SizeLimits()
+
+
+def decode_agent_usage(
+    record: SourceRecord, limits: SizeLimits = DEFAULT_LIMITS, source_instance: str = "agent"
+) -> SourceDecoded:
     """Decode one message holding a single event or an envelope ``{"events": [...]}``.
 
     Valid messages take pydantic's JSON parser in one pass; anything it refuses is judged again
     item by item, so one bad event in an envelope does not cost its neighbours.
     """
-    fast = _decode_valid(record.value)
-    if fast is not None:
-        return Decoded(events=fast)
-    decoded = Decoded()
-    try:
-        document = orjson.loads(record.value)
-    except orjson.JSONDecodeError as exc:
-        decoded.rejections.append(_reject(record, f"not valid JSON: {exc}"))
-        return decoded
-    if not isinstance(document, dict):
-        decoded.rejections.append(
-            _reject(record, "expected a JSON object: one event, or an envelope with an 'events' list")
-        )
-        return decoded
-    if "events" in document:
-        _decode_envelope(record, document, decoded)
-    else:
-        _decode_one(record, document, decoded, index=None)
-    return decoded
+    size = len(record.value)
+    if size > limits.max_message_bytes:
+        return SourceDecoded(rejections=[reject(record, f"message of {size} bytes exceeds {limits.max_message_bytes}")])
+    if size <= limits.max_event_bytes:
+        fast = _decode_valid(record.value)
+        if fast is not None:
+            return SourceDecoded(events=[to_usage_event(e, source_instance) for e in fast])
+    return _decode_slowly(record, limits, source_instance)
+
+
+def to_usage_event(event: AgentUsageEvent, source_instance: str) -> UsageEvent:
+    executable = event.executable
+    return UsageEvent(
+        event_id=event.event_id,
+        source=UsageSource.AGENT,
+        source_instance=source_instance,
+        event_time=event.event_time,
+        user=event.user,
+        kind=UsageKind(event.kind.value),
+        executable=ExecutableRef(
+            path=executable.path,
+            file_name=executable.file_name,
+            publisher=executable.publisher,
+            product_name=executable.product_name,
+            version=executable.version,
+            sha256=executable.sha256,
+        ),
+        device_id=event.device_id,
+        device_timezone=event.device_timezone,
+        originating_user=event.originating_user,
+        session_type=event.session_type,
+        environment=event.environment,
+        device_group=event.device_group,
+        interval_seconds=event.interval_seconds,
+        active_seconds=event.active_seconds,
+        idle_seconds=event.idle_seconds,
+    )
 
 
 def _decode_valid(raw: bytes) -> list[AgentUsageEvent] | None:
@@ -71,41 +83,52 @@ def _decode_valid(raw: bytes) -> list[AgentUsageEvent] | None:
         return None
 
 
-def _decode_envelope(record: SourceRecord, envelope: dict[str, Any], decoded: Decoded) -> None:
-    problem = _envelope_problem(envelope)
+def _decode_slowly(record: SourceRecord, limits: SizeLimits, source_instance: str) -> SourceDecoded:
+    decoded = SourceDecoded()
+    try:
+        document = orjson.loads(record.value)
+    except orjson.JSONDecodeError as exc:
+        decoded.rejections.append(reject(record, f"not valid JSON: {exc}"))
+        return decoded
+    if not isinstance(document, dict):
+        reason = "expected a JSON object: one event, or an envelope with an 'events' list"
+        decoded.rejections.append(reject(record, reason))
+        return decoded
+    if "events" not in document:
+        _decode_one(record, document, decoded, None, limits, source_instance)
+        return decoded
+    problem = _envelope_problem(document)
     if problem:
-        decoded.rejections.append(_reject(record, problem))
-        return
-    for index, item in enumerate(envelope["events"]):
-        _decode_one(record, item, decoded, index=index)
+        decoded.rejections.append(reject(record, problem))
+        return decoded
+    for index, item in enumerate(document["events"]):
+        _decode_one(record, item, decoded, index, limits, source_instance)
+    return decoded
 
 
 def _envelope_problem(envelope: dict[str, Any]) -> str | None:
     unknown = sorted(set(envelope) - {"events", "schema_version"})
     if unknown:
         return f"envelope: unknown fields {unknown}"
-    if envelope.get("schema_version", AGENT_SCHEMA_VERSION) != AGENT_SCHEMA_VERSION:
-        return f"envelope.schema_version: unsupported, this worker reads version {AGENT_SCHEMA_VERSION}"
+    if envelope.get("schema_version", KNOWN_VERSIONS[-1]) not in KNOWN_VERSIONS:
+        return f"envelope.schema_version: unsupported, this worker reads versions {list(KNOWN_VERSIONS)}"
     events = envelope["events"]
     if not isinstance(events, list) or not events:
         return "envelope.events: must be a non-empty list of events"
     return None
 
 
-def _decode_one(record: SourceRecord, item: Any, decoded: Decoded, index: int | None) -> None:
+def _decode_one(
+    record: SourceRecord, item: Any, decoded: SourceDecoded, index: int | None, limits: SizeLimits, instance: str
+) -> None:
+    where = "" if index is None else f"events[{index}]: "
+    payload = record.value if index is None else orjson.dumps(item)
+    if len(payload) > limits.max_event_bytes:
+        reason = f"{where}event of {len(payload)} bytes exceeds {limits.max_event_bytes}"
+        decoded.rejections.append(reject(record, reason, payload=payload, index=index))
+        return
     try:
-        decoded.events.append(AgentUsageEvent.model_validate(item))
+        decoded.events.append(to_usage_event(AgentUsageEvent.model_validate(item), instance))
     except ValidationError as exc:
-        where = "" if index is None else f"events[{index}]: "
-        payload = record.value if index is None else orjson.dumps(item)
-        decoded.rejections.append(_reject(record, where + describe_validation_error(exc), payload=payload, index=index))
-
-
-def _reject(record: SourceRecord, reason: str, payload: bytes | None = None, index: int | None = None) -> Rejection:
-    return Rejection(
-        record=record,
-        stage=STAGE,
-        reason=reason,
-        payload=record.value if payload is None else payload,
-        item_index=index,
-    )
+        reason = where + describe_validation_error(exc)
+        decoded.rejections.append(reject(record, reason, payload=payload, index=index))

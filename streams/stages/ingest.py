@@ -2,54 +2,108 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from datetime import datetime
+
+import orjson
 
 from schemas.records import PlacedUsage, ProductMinuteRollup, Rejection, SourceRecord
+from schemas.usage import UsageEvent
+from streams.stages.admit import Door, Verdict
 from streams.stages.aggregate import aggregate_usage
-from streams.stages.decode import decode_agent_usage
+from streams.stages.decode import DEFAULT_LIMITS, SizeLimits, decode_agent_usage
 from streams.stages.product import provisional_product
 from streams.stages.progress import SourcePartition, last_offsets, unwritten
 from streams.stages.pseudonymize import PseudonymKey, pseudonymize
 
+ADMIT_STAGE = "admit"
+
 
 @dataclass(frozen=True, slots=True)
 class IngestStep:
-    """What a batch produced: rollups to write, rejections to dead-letter, and counts for metrics."""
+    """What a batch produced: rollups to write, rejections to dead-letter, late events to set
+    aside, and counts for metrics and the invalid-ratio guard."""
 
     rollups: list[ProductMinuteRollup]
     rejections: list[Rejection]
+    late: list[Rejection]
+    out_of_scope: Counter[str]
     events: int
     already_written: int
     last_offsets: dict[SourcePartition, int]
+    invalid_by_partition: Counter[SourcePartition]
+    messages_by_partition: Counter[SourcePartition]
 
 
 def ingest_agent_batch(
-    records: Sequence[SourceRecord], written: Mapping[SourcePartition, int], key: PseudonymKey
+    records: Sequence[SourceRecord],
+    written: Mapping[SourcePartition, int],
+    key: PseudonymKey,
+    door: Door,
+    now: datetime,
+    limits: SizeLimits = DEFAULT_LIMITS,
 ) -> IngestStep:
-    """Skip what the warehouse already holds, decode, name the product, pseudonymize, aggregate."""
+    """Skip what the warehouse holds, decode, apply the rules at the door, name the product,
+    pseudonymize and aggregate."""
     fresh = unwritten(records, written)
     usages: list[PlacedUsage] = []
     rejections: list[Rejection] = []
+    late: list[Rejection] = []
+    out_of_scope: Counter[str] = Counter()
     for record in fresh:
-        decoded = decode_agent_usage(record)
+        decoded = decode_agent_usage(record, limits)
         rejections.extend(decoded.rejections)
-        usages.extend(
-            PlacedUsage(
-                event=event,
-                product=provisional_product(event.executable),
-                user_key=pseudonymize(event.user, key),
-                topic=record.topic,
-                partition=record.partition,
-                offset=record.offset,
-            )
-            for event in decoded.events
-        )
+        for event in decoded.events:
+            judgement = door.judge(event, now)
+            if judgement.verdict is Verdict.ADMIT:
+                usages.append(_place(event, record, key))
+            elif judgement.verdict is Verdict.OUT_OF_SCOPE:
+                out_of_scope[judgement.reason] += 1
+            else:
+                target = late if judgement.verdict is Verdict.LATE else rejections
+                target.append(_set_aside(record, event, judgement.reason))
     marks = last_offsets(fresh)
     return IngestStep(
         rollups=aggregate_usage(usages, marks),
         rejections=rejections,
+        late=late,
+        out_of_scope=out_of_scope,
         events=len(usages),
         already_written=len(records) - len(fresh),
         last_offsets=marks,
+        invalid_by_partition=Counter((t, p) for t, p, _ in {_coordinates(r) for r in rejections}),
+        messages_by_partition=Counter((r.topic, r.partition) for r in fresh),
     )
+
+
+def _coordinates(rejection: Rejection) -> tuple[str, int, int]:
+    return rejection.record.topic, rejection.record.partition, rejection.record.offset
+
+
+def _place(event: UsageEvent, record: SourceRecord, key: PseudonymKey) -> PlacedUsage:
+    return PlacedUsage(
+        event=event,
+        product=provisional_product(event),
+        user_key=pseudonymize(event.attributed_user, key),
+        topic=record.topic,
+        partition=record.partition,
+        offset=record.offset,
+    )
+
+
+def _set_aside(record: SourceRecord, event: UsageEvent, reason: str) -> Rejection:
+    """A rejection carrying the event's own bytes: the item of an envelope, else the message."""
+    payload, index = locate_item(record.value, event.event_id)
+    return Rejection(record=record, stage=ADMIT_STAGE, reason=reason, payload=payload, item_index=index)
+
+
+def locate_item(raw: bytes, event_id: str) -> tuple[bytes, int | None]:
+    """Find an event's own JSON inside an envelope (rare path: only for events set aside)."""
+    document = orjson.loads(raw)
+    if isinstance(document, dict) and isinstance(document.get("events"), list):
+        for index, item in enumerate(document["events"]):
+            if isinstance(item, dict) and item.get("event_id") == event_id:
+                return orjson.dumps(item), index
+    return raw, None

@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
-from schemas.agent import Executable
+from schemas.usage import UsageEvent
 
 
-def provisional_product(executable: Executable) -> str:
-    """The executable's file name, case-folded, so ``EXCEL.EXE`` and ``excel.exe`` count together."""
-    return executable.file_name.strip().casefold()
+def provisional_product(event: UsageEvent) -> str:
+    """The executable's file name (or the SaaS app's name), case-folded, so ``EXCEL.EXE`` and
+    ``excel.exe`` count together."""
+    if event.executable is not None:
+        return event.executable.file_name.strip().casefold()
+    if event.saas_app is not None:
+        return event.saas_app.name.strip().casefold()
+    return ""

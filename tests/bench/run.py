@@ -14,7 +14,7 @@ import subprocess
 import tempfile
 import time
 from collections.abc import Callable
-from datetime import UTC, date, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from schemas.records import SourceRecord
@@ -27,6 +27,7 @@ from streams.stages.ingest import ingest_agent_batch
 from streams.stages.pseudonymize import PseudonymKey
 
 REPEATS = 5
+YESTERDAY = (datetime.now(UTC) - timedelta(days=1)).date()
 KEY = PseudonymKey("bench", b"bench-key")
 
 
@@ -44,9 +45,9 @@ def records_from(messages: list[tuple[bytes, bytes]]) -> list[SourceRecord]:
 
 
 def bench_stages() -> list[tuple[str, str]]:
-    traffic = simulate_day(1, 60, date(2026, 11, 27), envelope_size=50)
+    traffic = simulate_day(1, 60, YESTERDAY, envelope_size=50)
     enveloped = records_from(traffic.messages)
-    singles = records_from(simulate_day(1, 60, date(2026, 11, 27), envelope_size=1).messages)
+    singles = records_from(simulate_day(1, 60, YESTERDAY, envelope_size=1).messages)
     rows = []
     for name, batch in (("envelopes of 50 events", enveloped), ("one event per message", singles)):
         seconds = median_seconds(lambda batch=batch: ingest_agent_batch(batch, {}, KEY))
@@ -57,7 +58,7 @@ def bench_stages() -> list[tuple[str, str]]:
 def bench_inserts(folder: Path) -> list[tuple[str, str]]:
     client = connect_warehouse(WarehouseSettings(url=f"chdb://{folder / 'wh'}"))
     apply_migrations(client)
-    traffic = simulate_day(2, 200, date(2026, 11, 27), envelope_size=50)
+    traffic = simulate_day(2, 200, YESTERDAY, envelope_size=50)
     rollups = ingest_agent_batch(records_from(traffic.messages), {}, KEY).rollups
     writer = ProductUsageWriter()
     rows = []
@@ -73,7 +74,7 @@ def bench_end_to_end(folder: Path) -> list[tuple[str, str]]:
     from tests.integration.harness import Pipeline
 
     pipeline = Pipeline(root=folder, warehouse_url=f"chdb://{folder / 'e2e'}")
-    traffic = simulate_day(3, 150, date(2026, 11, 27), envelope_size=50)
+    traffic = simulate_day(3, 150, YESTERDAY, envelope_size=50)
     from schemas.settings import KafkaSettings
     from sinks.kafka import ensure_topics, pipeline_topics, produce
 

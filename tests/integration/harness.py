@@ -100,6 +100,17 @@ class Pipeline:
         )
 
 
+    def kcat_count(self, topic: str) -> int:
+        """Messages on a topic, read with kcat from the beginning to the end."""
+        done = subprocess.run(
+            ["kcat", "-C", "-b", BOOTSTRAP, "-t", topic, "-e", "-q", "-f", "%o\\n"],
+            capture_output=True,
+            check=True,
+            timeout=60,
+        )
+        return len(done.stdout.splitlines())
+
+
 @dataclass
 class Worker:
     process: subprocess.Popen[bytes]

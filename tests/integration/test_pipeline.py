@@ -72,9 +72,11 @@ def test_rollups_equal_the_ground_truth(request, warehouse):
         worker.wait_metric("seatmeter_messages_consumed_total", len(workload.messages))
         worker.wait_metric("seatmeter_warehouse_rows_written_total", 1)
         pipeline.wait_caught_up()
+        assert worker.metric("seatmeter_events_late_total") == workload.late
     finally:
         assert worker.stop() == 0
     assert_exact(pipeline, workload)
+    assert pipeline.kcat_count(pipeline.topic + ".late") == workload.late
 
 
 def test_sigkill_mid_stream_loses_nothing_and_counts_nothing_twice(embedded_pipeline):

@@ -41,15 +41,19 @@ class Truth:
 class Workload:
     messages: list[tuple[bytes, bytes]]
     invalid: int
+    late: int
     truth: Truth
 
 
-def build_workload(seed: int, devices: int, minutes: int, invalid_every: int = 97) -> Workload:
+def build_workload(seed: int, devices: int, minutes: int, invalid_every: int = 97, late_every: int = 89) -> Workload:
+    """Recent minutes (within the allowed lateness), a broken message every ``invalid_every``
+    messages and an event beyond the allowed lateness every ``late_every``."""
     rng = random.Random(seed)
-    start = datetime(2026, 11, 2, 9, 0, tzinfo=UTC)
+    now = datetime.now(UTC).replace(second=0, microsecond=0)
+    start = now - timedelta(minutes=minutes + 60)
     truth = Truth()
     messages: list[tuple[bytes, bytes]] = []
-    invalid = 0
+    invalid = late = 0
     for number in range(devices):
         device = f"dev-{number:03d}"
         user = f"CORP\\person{rng.randrange(devices // 2 + 1)}"
@@ -75,7 +79,11 @@ def build_workload(seed: int, devices: int, minutes: int, invalid_every: int = 9
             if len(messages) % invalid_every == 0:
                 messages.append((device.encode(), b'{"event_id": "broken", "kind": "sample"}'))
                 invalid += 1
-    return Workload(messages, invalid, truth)
+            if len(messages) % late_every == 0:
+                old = now - timedelta(days=8)
+                messages.append((device.encode(), orjson.dumps(_event(rng, device, user, "EXCEL.EXE", old, zone, 1))))
+                late += 1
+    return Workload(messages, invalid, late, truth)
 
 
 def _event(rng, device, user, product, end, zone, active):  # type: ignore[no-untyped-def]

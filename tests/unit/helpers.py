@@ -15,7 +15,7 @@ FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 def agent_event(**overrides: Any) -> dict[str, Any]:
     event: dict[str, Any] = {
         "event_id": "e-1",
-        "schema_version": 1,
+        "schema_version": 2,
         "event_time": "2026-11-27T10:01:00Z",
         "device_id": "WS-1",
         "user": "CORP\\ana",

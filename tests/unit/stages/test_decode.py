@@ -4,7 +4,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from streams.stages.decode import STAGE, decode_agent_usage
+from schemas.usage import Environment, SessionType, UsageSource
+from streams.stages.decode import SizeLimits, decode_agent_usage
+from streams.stages.sources.base import STAGE
 from tests.unit.helpers import agent_event, agent_fixtures, record
 
 
@@ -46,7 +48,9 @@ def test_event_time_is_normalized_to_utc(given_time, expected_utc):
         pytest.param(agent_event(extra="x"), "extra", id="unknown field"),
         pytest.param({"events": []}, "non-empty list", id="empty envelope"),
         pytest.param({"events": [agent_event()], "device": "x"}, "unknown fields", id="envelope with unknown field"),
-        pytest.param({"events": [agent_event()], "schema_version": 2}, "unsupported", id="envelope version"),
+        pytest.param({"events": [agent_event()], "schema_version": 3}, "unsupported", id="envelope version"),
+        pytest.param(agent_event(schema_version=1, session_type="rdp"), "need schema_version 2", id="v2 field in v1"),
+        pytest.param(agent_event(session_type="teleport"), "session_type", id="unknown session type"),
     ],
 )
 def test_bad_input_is_rejected_with_a_reason(payload, reason_part):
@@ -96,3 +100,37 @@ json_values = st.recursive(
 def test_arbitrary_json_objects_end_valid_or_rejected(document):
     decoded = decode_agent_usage(record(document))
     assert decoded.events or decoded.rejections
+
+
+def test_version_1_events_are_read_as_version_2_with_unknowns():
+    [event] = decode_agent_usage(record(agent_event(schema_version=1))).events
+    assert event.session_type is SessionType.UNKNOWN
+    assert event.environment is Environment.UNKNOWN
+    assert event.source is UsageSource.AGENT
+
+
+def test_remote_session_is_attributed_to_the_person_who_connected():
+    payload = agent_event(session_type="rdp", originating_user="CORP\\remote.person", user="svc-terminal")
+    [event] = decode_agent_usage(record(payload)).events
+    assert event.session_type is SessionType.RDP
+    assert event.attributed_user == "CORP\\remote.person"
+
+
+@pytest.mark.parametrize(
+    ("payload", "limits", "reason_part", "valid_left"),
+    [
+        pytest.param(agent_event(), SizeLimits(max_message_bytes=100), "exceeds 100", 0, id="message too large"),
+        pytest.param(
+            {"events": [agent_event(), agent_event(user="x" * 200)]},
+            SizeLimits(max_event_bytes=400),
+            "events[1]: event of",
+            1,
+            id="one event too large in an envelope",
+        ),
+    ],
+)
+def test_size_limits_dead_letter_only_what_is_too_large(payload, limits, reason_part, valid_left):
+    decoded = decode_agent_usage(record(payload), limits)
+    [rejection] = decoded.rejections
+    assert reason_part in rejection.reason
+    assert len(decoded.events) == valid_left

@@ -1,24 +1,33 @@
-import orjson
+from datetime import UTC, datetime, timedelta
 
+import orjson
+import pytest
+
+from streams.stages.admit import Door, DoorPolicy, ScopeRules
 from streams.stages.ingest import ingest_agent_batch
 from streams.stages.pseudonymize import PseudonymKey, pseudonymize
 from tests.unit.helpers import agent_event, agent_fixtures, record
 
 KEY = PseudonymKey("k1", b"test")
+NOW = datetime(2026, 11, 27, 18, 0, tzinfo=UTC)
+DOOR = Door(DoorPolicy())
+
+
+def ingest(batch, written=None, door=DOOR, now=NOW):
+    return ingest_agent_batch(batch, written or {}, KEY, door, now)
 
 
 def test_all_fixtures_flow_through_the_batch_step():
     batch = [record(p.read_bytes(), offset=i) for i, p in enumerate(agent_fixtures())]
-    step = ingest_agent_batch(batch, {}, KEY)
-    assert step.rejections == []
-    assert step.events == sum(
-        len(d["events"]) if "events" in d else 1 for d in (orjson.loads(p.read_bytes()) for p in agent_fixtures())
-    )
+    step = ingest(batch)
+    assert step.rejections == [] and step.late == []
+    documents = [orjson.loads(p.read_bytes()) for p in agent_fixtures()]
+    assert step.events == sum(len(d["events"]) if "events" in d else 1 for d in documents)
     assert {r.product for r in step.rollups} >= {"excel.exe", "adobe photoshop 2025", "code"}
 
 
 def test_raw_user_names_do_not_leave_the_batch_step():
-    step = ingest_agent_batch([record(agent_event(user="CORP\\Zelda.Unique"))], {}, KEY)
+    step = ingest([record(agent_event(user="CORP\\Zelda.Unique"))])
     users = {u for r in step.rollups for u in r.users}
     assert users == {pseudonymize("CORP\\Zelda.Unique", KEY)}
     assert "zelda" not in repr(step.rollups).casefold()
@@ -26,13 +35,78 @@ def test_raw_user_names_do_not_leave_the_batch_step():
 
 def test_replayed_records_are_skipped_and_counted():
     batch = [record(agent_event(event_id=str(i)), offset=i) for i in range(4)]
-    step = ingest_agent_batch(batch, {("agent", 0): 1}, KEY)
+    step = ingest(batch, {("agent", 0): 1})
     assert step.already_written == 2
     assert step.events == 2
     assert step.last_offsets == {("agent", 0): 3}
 
 
 def test_invalid_messages_still_move_the_partition_mark():
-    step = ingest_agent_batch([record(agent_event(), offset=0), record(b"nope", offset=1)], {}, KEY)
+    step = ingest([record(agent_event(), offset=0), record(b"nope", offset=1)])
     assert len(step.rejections) == 1
+    assert step.invalid_by_partition == {("agent", 0): 1}
     assert {r.batch_last_offset for r in step.rollups} == {1}
+
+
+@pytest.mark.parametrize(
+    ("event_time", "bucket", "reason_part"),
+    [
+        pytest.param(NOW + timedelta(minutes=6), "rejections", "ahead of the worker clock", id="from the future"),
+        pytest.param(NOW + timedelta(minutes=4), None, None, id="within the clock skew"),
+        pytest.param(NOW - timedelta(days=8), "late", "beyond the allowed lateness", id="too late"),
+        pytest.param(NOW - timedelta(days=6, hours=23), None, None, id="late but allowed"),
+    ],
+)
+def test_event_time_sanity(event_time, bucket, reason_part):
+    envelope = {"events": [agent_event(event_id="ok"), agent_event(event_id="x", event_time=event_time.isoformat())]}
+    step = ingest([record(envelope)])
+    if bucket is None:
+        assert step.events == 2 and not step.rejections and not step.late
+        return
+    [set_aside] = getattr(step, bucket)
+    assert reason_part in set_aside.reason
+    assert set_aside.item_index == 1
+    assert orjson.loads(set_aside.payload)["event_id"] == "x"
+    assert step.events == 1
+
+
+@pytest.mark.parametrize(
+    ("scope", "event", "rule"),
+    [
+        pytest.param(
+            ScopeRules(exclude_applications=("keepass.exe",)),
+            agent_event(executable={"path": "C:\\Tools\\KeePass.exe", "file_name": "KeePass.exe"}),
+            "excluded application",
+            id="excluded by file name",
+        ),
+        pytest.param(
+            ScopeRules(exclude_applications=("*\\security\\*",)),
+            agent_event(executable={"path": "C:\\Security\\vault.exe", "file_name": "vault.exe"}),
+            "excluded application",
+            id="excluded by path pattern",
+        ),
+        pytest.param(
+            ScopeRules(include_environments=("production",)),
+            agent_event(environment="test"),
+            "environment not included",
+            id="environment not included",
+        ),
+        pytest.param(
+            ScopeRules(exclude_device_groups=("lab",)),
+            agent_event(device_group="lab"),
+            "excluded device group",
+            id="excluded device group",
+        ),
+    ],
+)
+def test_out_of_scope_events_are_dropped_and_only_counted(scope, event, rule):
+    step = ingest([record(event)], door=Door(DoorPolicy(scope=scope)))
+    assert step.out_of_scope == {rule: 1}
+    assert step.rollups == [] or all(r.event_count == 0 for r in step.rollups)
+    assert not step.rejections and not step.late
+
+
+def test_remote_use_counts_for_the_person_who_connected():
+    event = agent_event(session_type="citrix", originating_user="CORP\\real.person", user="CTX\\svc")
+    step = ingest([record(event)])
+    assert {u for r in step.rollups for u in r.users} == {pseudonymize("CORP\\real.person", KEY)}

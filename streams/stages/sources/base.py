@@ -1,0 +1,50 @@
+"""What every source decoder returns, and helpers they share."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+
+from pydantic import ValidationError
+
+from schemas.records import Rejection, SourceRecord
+from schemas.usage import UsageEvent
+
+STAGE = "decode"
+MAX_REASON_ERRORS = 5
+
+
+@dataclass(slots=True)
+class SourceDecoded:
+    """Normalized events from one message, and a rejection for each part that was not usable."""
+
+    events: list[UsageEvent] = field(default_factory=list)
+    rejections: list[Rejection] = field(default_factory=list)
+
+
+def describe_validation_error(error: ValidationError) -> str:
+    """A short reason naming fields and rules, never the offending values (they may be identities)."""
+    parts = []
+    for item in error.errors(include_input=False, include_url=False)[:MAX_REASON_ERRORS]:
+        location = ".".join(str(part) for part in item["loc"]) or "(root)"
+        parts.append(f"{location}: {item['msg']}")
+    extra = error.error_count() - MAX_REASON_ERRORS
+    if extra > 0:
+        parts.append(f"and {extra} more")
+    return "; ".join(parts)
+
+
+def reject(record: SourceRecord, reason: str, payload: bytes | None = None, index: int | None = None) -> Rejection:
+    return Rejection(
+        record=record,
+        stage=STAGE,
+        reason=reason,
+        payload=record.value if payload is None else payload,
+        item_index=index,
+    )
+
+
+def derived_event_id(source: str, *parts: object) -> str:
+    """A deterministic id for sources that have none: the same observation always gets the same id."""
+    digest = hashlib.sha256("\x1f".join([source, *(str(p) for p in parts)]).encode())
+    return f"{source}:{digest.hexdigest()[:32]}"
