@@ -12,7 +12,9 @@
 #      compose), plus `docker compose config` when the compose plugin is installed
 #   5. prometheus.yml, rule files and the dashboards' PromQL through Prometheus's own parsers
 #   6. the Dockerfile's syntax (dockerfile-utils, the linter of the Dockerfile language server)
-#   7. the dashboards' ClickHouse queries against the migrated schema (pytest), if .venv exists
+#   7. the SEATMETER_* environment of every container (compose and chart) against the settings
+#      model, and the dashboards' ClickHouse queries against the migrated schema (pytest); both
+#      need the project's .venv
 #
 # Tools are built or downloaded once into $SEATMETER_TOOLS_DIR (default ~/.cache/seatmeter/tools)
 # and reused. Every step runs even when an earlier one fails; the exit status is non-zero if any
@@ -196,7 +198,8 @@ crd_schemas() {
 
 compose_spec() {
   "${DEPLOYCHECK}" compose -f "${ROOT}/deploy/docker-compose.yml" \
-    --env-file "${ROOT}/deploy/.env.example" --scalable worker -o "${WORK}/compose.resolved.yml"
+    --env-file "${ROOT}/deploy/.env.example" --scalable worker -o "${WORK}/compose.resolved.yml" \
+    --env-out "${WORK}/compose.env.json"
 }
 
 compose_cli() {
@@ -216,6 +219,17 @@ dockerfile_lint() {
 prometheus_files() {
   "${DEPLOYCHECK}" prom --config "${ROOT}/deploy/prometheus/prometheus.yml" \
     --rules "${ROOT}/deploy/prometheus/rules" --dashboards "${ROOT}/deploy/grafana/dashboards"
+}
+
+settings_env() {
+  if [[ ! -x "${ROOT}/.venv/bin/python" ]]; then
+    echo "SKIP: no .venv (run \`make setup\`)"
+    return 0
+  fi
+  "${DEPLOYCHECK}" k8s-env "${WORK}/default.yaml" "${WORK}/all-features.yaml" > "${WORK}/k8s.env.json" &&
+    [[ -s "${WORK}/compose.env.json" ]] &&
+    PYTHONPATH="${ROOT}" "${ROOT}/.venv/bin/python" "${TOOLS_SRC}/check_settings.py" \
+      "${WORK}/compose.env.json" "${WORK}/k8s.env.json"
 }
 
 dashboard_queries() {
@@ -243,6 +257,7 @@ step "compose file (compose-go)" compose_spec
 step "compose file (docker compose config)" compose_cli
 step "Prometheus config, rules, dashboard PromQL" prometheus_files
 step "Dockerfile syntax (dockerfile-utils)" dockerfile_lint
+step "SEATMETER_* environment vs the settings model" settings_env
 step "dashboard ClickHouse queries (pytest)" dashboard_queries
 
 echo

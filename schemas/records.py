@@ -64,7 +64,10 @@ class ProductMinuteRollup:
 
 @dataclass(frozen=True, slots=True)
 class DeadLetter:
-    """A rejected input on its way to ``<topic>.dlq`` and the ``dead_letters`` table."""
+    """A rejected input on its way to ``<topic>.dlq`` and the ``dead_letters`` table.
+
+    ``sealed`` names the scheme and key that sealed ``payload`` (empty when stored as sent).
+    """
 
     source_topic: str
     source_partition: int
@@ -75,3 +78,5 @@ class DeadLetter:
     payload: bytes
     dead_lettered_at: datetime
     headers: dict[str, str] = field(default_factory=dict)
+    sealed: str = ""
+    source_key: str = ""

@@ -96,11 +96,13 @@ class PrivacySettings(_Section):
 
     Without ``pseudonym_key`` a random key is made once and kept in ``pseudonym_key_file``:
     fine for one machine, but workers that share a warehouse must share one key (set it).
+    ``store_raw_identities`` keeps dead-letter and late-event payloads as sent instead of sealed.
     """
 
     pseudonym_key: SecretStr | None = None
     pseudonym_key_id: str = "k1"
     pseudonym_key_file: Path = STATE_DIR / "pseudonym.key"
+    store_raw_identities: bool = False
 
 
 class MetricsSettings(_Section):

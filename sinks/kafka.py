@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterable, Sequence
 from contextlib import suppress
 from dataclasses import dataclass
+from typing import Any
 
-from aiokafka import AIOKafkaProducer
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import TopicAlreadyExistsError
+from aiokafka.structs import TopicPartition
 
+from schemas.records import SourceRecord
 from schemas.settings import KafkaSettings
 
 
@@ -53,7 +57,12 @@ async def ensure_topics(bootstrap_servers: str, specs: Iterable[TopicSpec]) -> l
         await admin.close()
 
 
-async def produce(bootstrap_servers: str, topic: str, messages: Sequence[tuple[bytes | None, bytes]]) -> None:
+async def produce(
+    bootstrap_servers: str,
+    topic: str,
+    messages: Sequence[tuple[bytes | None, bytes]],
+    headers: Sequence[Sequence[tuple[str, bytes]]] | None = None,
+) -> None:
     """Send keyed messages with acks from all replicas; returns once every one is acknowledged."""
     producer = AIOKafkaProducer(
         bootstrap_servers=bootstrap_servers,
@@ -65,31 +74,77 @@ async def produce(bootstrap_servers: str, topic: str, messages: Sequence[tuple[b
     )
     await producer.start()
     try:
-        futures = [await producer.send(topic, value=value, key=key) for key, value in messages]
+        futures = [
+            await producer.send(topic, value=value, key=key, headers=list(headers[i]) if headers else None)
+            for i, (key, value) in enumerate(messages)
+        ]
         for future in futures:
             await future
     finally:
         await producer.stop()
 
 
+async def topic_partitions(admin: AIOKafkaAdminClient, topic: str) -> list[int]:
+    """Partition numbers of a topic, from the broker (empty when the topic does not exist)."""
+    described = await admin.describe_topics([topic])
+    return sorted(p["partition"] for d in described if d.get("error_code") == 0 for p in d["partitions"])
+
+
 async def consumer_group_lag(bootstrap_servers: str, group_id: str, topic: str) -> dict[int, int]:
     """Messages per partition that the group has not committed yet (all of them if it never did)."""
-    from aiokafka import AIOKafkaConsumer
-    from aiokafka.structs import TopicPartition
-
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap_servers)
     consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap_servers, enable_auto_commit=False)
     await admin.start()
     await consumer.start()
     try:
-        partitions = consumer.partitions_for_topic(topic) or set()
-        if not partitions:
-            await consumer._client.force_metadata_update()
-            partitions = consumer.partitions_for_topic(topic) or set()
-        tps = [TopicPartition(topic, p) for p in sorted(partitions)]
+        tps = [TopicPartition(topic, p) for p in await topic_partitions(admin, topic)]
         ends = await consumer.end_offsets(tps)
         committed = await admin.list_consumer_group_offsets(group_id, partitions=tps)
         return {tp.partition: ends[tp] - max(committed[tp].offset, 0) if tp in committed else ends[tp] for tp in tps}
     finally:
         await consumer.stop()
         await admin.close()
+
+
+async def read_to_end(bootstrap_servers: str, topic: str) -> list[SourceRecord]:
+    """Every message on a topic, from the earliest offset to the end as it was when called."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap_servers)
+    await admin.start()
+    try:
+        tps = [TopicPartition(topic, p) for p in await topic_partitions(admin, topic)]
+    finally:
+        await admin.close()
+    if not tps:
+        return []
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap_servers, enable_auto_commit=False, group_id=None)
+    await consumer.start()
+    try:
+        consumer.assign(tps)
+        await consumer.seek_to_beginning(*tps)
+        ends = await consumer.end_offsets(tps)
+        records: list[SourceRecord] = []
+        remaining = {tp for tp in tps if ends[tp] > 0}
+        while remaining:
+            batches = await consumer.getmany(*remaining, timeout_ms=1000)
+            for tp, messages in batches.items():
+                records.extend(
+                    SourceRecord(m.topic, m.partition, m.offset, m.value or b"", m.key, tuple(m.headers or ()))
+                    for m in messages
+                    if m.offset < ends[tp]
+                )
+                if messages and messages[-1].offset >= ends[tp] - 1:
+                    remaining.discard(tp)
+        return records
+    finally:
+        await _stop_quietly(consumer)
+
+
+async def _stop_quietly(consumer: Any) -> None:
+    """aiokafka 0.14 without a group can raise CancelledError out of stop() after assign(), from
+    an internal task it cancels itself; only a cancellation of our own task is passed on."""
+    try:
+        await consumer.stop()
+    except asyncio.CancelledError:
+        task = asyncio.current_task()
+        if task is not None and task.cancelling():
+            raise

@@ -69,6 +69,7 @@ class DeadLetterWriter:
         "reason",
         "payload",
         "payload_bytes",
+        "sealed",
         "headers",
     )
 
@@ -85,6 +86,7 @@ class DeadLetterWriter:
             [d.reason for d in letters],
             [d.payload for d in letters],
             [len(d.payload) for d in letters],
+            [d.sealed for d in letters],
             [d.headers for d in letters],
         ]
         client.insert(self.table, data, column_names=self.columns, column_oriented=True)

@@ -83,7 +83,7 @@ def create_app(settings: Settings, key: PseudonymKey, warehouse: Warehouse) -> f
         inserter,
         warehouse,
         key,
-        build_ingest_rules(settings),
+        build_ingest_rules(settings, key),
         send_dead_letters=lambda letters: _publish(dead_letter_topic, letters),
         send_late=lambda letters: _publish(late_topic, letters),
     )

@@ -162,3 +162,57 @@ def _connect() -> Client:
 def main() -> None:
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     cli()
+
+
+dlq = typer.Typer(no_args_is_help=True, help="Dead letters: replay them after a fix.")
+cli.add_typer(dlq, name="dlq")
+
+
+@dlq.command("replay")
+def dlq_replay(
+    stage: Annotated[str | None, typer.Option(help="Only dead letters from this stage (decode, admit).")] = None,
+    reason_contains: Annotated[str | None, typer.Option(help="Only reasons containing this text.")] = None,
+    dry_run: Annotated[bool, typer.Option(help="Count what would be replayed; send nothing.")] = False,
+) -> None:
+    """Send dead letters of the agent topic back to it, opened and with their original key.
+
+    Replay after deploying the fix that makes them valid; replaying the same dead letters twice
+    sends them twice.
+    """
+    from streams.keys import load_pseudonym_key
+    from streams.stages.replay import ReplayFilter, plan_replay
+    from streams.stages.seal import Sealer
+
+    settings = _settings()
+    bootstrap = settings.kafka.bootstrap_servers
+    records = asyncio.run(kafka.read_to_end(bootstrap, settings.kafka.agent_dead_letter_topic))
+    sealer = Sealer(load_pseudonym_key(settings.privacy))
+    plan = plan_replay(records, ReplayFilter(stage, reason_contains), sealer)
+    console.print(f"{len(plan):,} of {len(records):,} dead letters selected for replay")
+    if dry_run or not plan:
+        return
+    for topic in sorted({r.topic for r in plan}):
+        chosen = [r for r in plan if r.topic == topic]
+        asyncio.run(kafka.produce(bootstrap, topic, [(r.key, r.value) for r in chosen], [r.headers for r in chosen]))
+        console.print(f"replayed {len(chosen):,} to {topic}")
+
+
+@cli.command("fingerprint")
+def fingerprint_command(
+    explain: Annotated[bool, typer.Option(help="Add the reasoning behind each answer.")] = False,
+    catalog: Annotated[Path | None, typer.Option(help="Catalog folder (the bundled one by default).")] = None,
+) -> None:
+    """Name executables or SaaS apps: JSON lines in on stdin, one JSON line out per input.
+
+    Input fields: ``exe_path`` and optionally ``publisher``, ``product_name``, ``version``,
+    ``sha256``; or ``saas_app`` and ``url``. Output: ``product``, ``vendor``, ``category``
+    (application, background or unknown), ``suite``, ``edition``, ``version_group``,
+    ``license_model``, ``eol``, ``shadow_it``, ``rule`` and more.
+    """
+    from streams.stages.fingerprint import build_matcher, fingerprint_lines, load_catalog
+
+    matcher = build_matcher(load_catalog(catalog))
+    out = sys.stdout.buffer
+    for line in fingerprint_lines(matcher, sys.stdin.buffer, explain=explain):
+        out.write(line + b"\n")
+    out.flush()

@@ -29,6 +29,7 @@ from streams.stages.guard import InvalidRatioLimit, InvalidRatioWindows, check_i
 from streams.stages.ingest import IngestStep, ingest_agent_batch
 from streams.stages.progress import SourcePartition
 from streams.stages.pseudonymize import PseudonymKey
+from streams.stages.seal import Sealer
 
 log = logging.getLogger(__name__)
 
@@ -90,9 +91,10 @@ class IngestRules:
     door: Door
     limits: SizeLimits
     invalid_ratio: InvalidRatioLimit
+    sealer: Sealer | None
 
 
-def build_ingest_rules(settings: Settings) -> IngestRules:
+def build_ingest_rules(settings: Settings, key: PseudonymKey) -> IngestRules:
     ingest, scope = settings.ingest, settings.scope
     policy = DoorPolicy(
         scope=ScopeRules(
@@ -109,6 +111,7 @@ def build_ingest_rules(settings: Settings) -> IngestRules:
         door=Door(policy),
         limits=SizeLimits(ingest.max_message_bytes, ingest.max_event_bytes),
         invalid_ratio=InvalidRatioLimit(ingest.invalid_ratio_max, ingest.invalid_ratio_window),
+        sealer=None if settings.privacy.store_raw_identities else Sealer(key),
     )
 
 
@@ -152,8 +155,8 @@ class AgentUsageProcessor:
         )
         if flood:
             raise InvalidInputFloodError(flood)
-        letters = [to_dead_letter(rejection, now) for rejection in step.rejections]
-        late = [to_dead_letter(rejection, now) for rejection in step.late]
+        letters = [to_dead_letter(rejection, now, rules.sealer) for rejection in step.rejections]
+        late = [to_dead_letter(rejection, now, rules.sealer) for rejection in step.late]
         if letters:
             await self._send_dead_letters(letters)
         if late:

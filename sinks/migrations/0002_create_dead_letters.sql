@@ -1,4 +1,6 @@
 -- Mirror of every dead-letter topic, for reports and for `seatmeter dlq` tooling.
+-- payload is sealed (encrypted, see streams/stages/seal.py) unless raw identities may be stored;
+-- sealed names the scheme and key, empty for a payload kept as sent.
 -- item_index is the event's place in an envelope, -1 for a whole message.
 -- Keyed by the original coordinates, so a dead letter produced twice (a replayed batch) is kept once.
 
@@ -13,6 +15,7 @@ CREATE TABLE IF NOT EXISTS dead_letters
     reason           String,
     payload          String,
     payload_bytes    UInt32,
+    sealed           LowCardinality(String),
     headers          Map(String, String)
 )
 ENGINE = ReplacingMergeTree(dead_lettered_at)

@@ -18,13 +18,21 @@ Precedence — the first step that decides wins, and the result's ``rule`` names
    ``shared_component``  folders (Common Files): background, except in download/temp folders.
 8. ``unknown``           anything else, scored for shadow IT.
 
+An observation with no ``exe_path`` but a ``saas_app`` or ``url`` goes straight to step 6.
+
 Same-name candidates (java.exe, acad.exe, firefox.exe) rank: a matching path hint, then a
 product without hints over one whose hints did not match, then publisher agreement, then
 catalog order. Publisher rules: a publisher that resolves to another catalog vendor vetoes a
 candidate (a renamed or masquerading binary); an unrecognised publisher is accepted except in
 temporary or download folders. With no publisher (normal on Linux, common for portable tools)
 file names are trusted unless the product is ``strict`` (generic names), which then needs a
-path hint. Shadow IT is scored for unknown software only.
+path hint. Microsoft's signature on a Microsoft Store (WindowsApps) package vetoes nothing.
+
+Shadow IT is scored for unknown software only (flagged at 0.5): no publisher +0.3 (+0.15 on
+Linux, where nothing is signed), an unrecognised publisher +0.1, a download/temp folder +0.5,
+else a portable-app folder +0.4, else a user-profile folder +0.2, and a removable drive or
+network share +0.2. An unknown web app seen only by URL scores 0.5; one registered with the
+identity provider scores 0.
 """
 
 from __future__ import annotations
@@ -133,12 +141,20 @@ class _Hit:
 
 def _observe(ix: Index, key: _Key) -> _Obs:
     exe_path, publisher, product_name = key[0], key[1], key[2]
+    raw_path = exe_path.replace("\\", "/")
     path = norm_path(exe_path)
-    display_name = exe_path.replace("\\", "/").rstrip("/").rsplit("/", 1)[-1].strip().strip('"')
-    segments = path.split("/") if ".app/" in path else []
-    apps = [i for i, s in enumerate(segments) if s.endswith(".app")]
-    main_exe = bool(apps) and len(segments) == apps[0] + 4 and segments[apps[0] + 2] == "macos"
-    inside = "/" + "/".join(segments[apps[0] + 1 :]) + "/" if apps else ""
+    display_name = raw_path.rstrip("/").rpartition("/")[2].strip().strip('"')
+    name = display_name.lower()
+    bundle_keys: tuple[str, ...] = ()
+    nested = False
+    if ".app/" in path:
+        segments = path.split("/")
+        apps = [i for i, s in enumerate(segments) if s.endswith(".app")]
+        if len(segments) == apps[0] + 4 and segments[apps[0] + 2] == "macos":
+            bundle_keys = name_keys(segments[apps[0]])
+        else:
+            inside = "/" + "/".join(segments[apps[0] + 1 :]) + "/"
+            nested = len(apps) > 1 or any(n in inside for n in ix.nested_folders)
     pub = clean_publisher(publisher) if publisher and publisher.strip() else None
     pkey = publisher_key(pub, ix.legal) if pub else ""
     if pkey in ix.neutral:
@@ -146,22 +162,23 @@ def _observe(ix: Index, key: _Key) -> _Obs:
     vendor = ix.vendor_of(pkey) if pkey else None
     if vendor == "microsoft" and "/windowsapps/" in path:
         vendor = None  # Microsoft Store packages can carry the store's signature, not the vendor's
+    product_name = product_name.strip() if product_name else None
     return _Obs(
-        path=path,
-        raw_path=exe_path.replace("\\", "/"),
-        name=display_name.lower(),
-        display_name=display_name,
-        keys=name_keys(display_name.lower()),
-        bundle_keys=name_keys(segments[apps[0]]) if main_exe else (),
-        nested=bool(apps) and not main_exe and (len(apps) > 1 or any(n in inside for n in ix.nested_folders)),
-        platform=platform_of(path),
-        publisher=pub,
-        publisher_key=pkey,
-        vendor=vendor,
-        product_name=product_name.strip() if product_name and product_name.strip() else None,
-        product_key=product_name_key(product_name) if product_name else None,
-        risky=ix.temp_folders.search(path) is not None,
-        portable=ix.portable_markers.search(path) is not None,
+        path,
+        raw_path,
+        name,
+        display_name,
+        name_keys(name),
+        bundle_keys,
+        nested,
+        platform_of(path),
+        pub,
+        pkey,
+        vendor,
+        product_name or None,
+        product_name_key(product_name) if product_name else None,
+        ix.temp_folders.search(path) is not None,
+        ix.portable_markers.search(path) is not None,
     )
 
 

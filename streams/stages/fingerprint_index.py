@@ -185,7 +185,8 @@ def is_removable(path: str) -> bool:
 
 def mask_profile(raw_path: str) -> str:
     """The user-profile folder name never changes what a file is, so it is masked for caching."""
-    return _PROFILE.sub(r"\1~", raw_path)
+    found = _PROFILE.match(raw_path)
+    return raw_path if found is None else f"{found.group(1)}~{raw_path[found.end() :]}"
 
 
 # --- Index -----------------------------------------------------------------------------------

@@ -18,17 +18,23 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from schemas.records import SourceRecord
-from schemas.settings import WarehouseSettings
+from schemas.settings import KafkaSettings, WarehouseSettings
+from sinks.kafka import ensure_topics, pipeline_topics, produce
 from sinks.migrate import apply_migrations
 from sinks.warehouse import connect_warehouse
 from sinks.writers import ProductUsageWriter
 from streams.simulate import simulate_day
+from streams.stages.admit import Door, DoorPolicy
 from streams.stages.ingest import ingest_agent_batch
 from streams.stages.pseudonymize import PseudonymKey
+from tests.bench.bench_fingerprint import bench_fingerprint
+from tests.integration.harness import BOOTSTRAP, Pipeline
 
 REPEATS = 5
 YESTERDAY = (datetime.now(UTC) - timedelta(days=1)).date()
 KEY = PseudonymKey("bench", b"bench-key")
+DOOR = Door(DoorPolicy())
+NOW = datetime.now(UTC)
 
 
 def median_seconds(work: Callable[[], object], repeats: int = REPEATS) -> float:
@@ -50,7 +56,7 @@ def bench_stages() -> list[tuple[str, str]]:
     singles = records_from(simulate_day(1, 60, YESTERDAY, envelope_size=1).messages)
     rows = []
     for name, batch in (("envelopes of 50 events", enveloped), ("one event per message", singles)):
-        seconds = median_seconds(lambda batch=batch: ingest_agent_batch(batch, {}, KEY))
+        seconds = median_seconds(lambda batch=batch: ingest_agent_batch(batch, {}, KEY, DOOR, NOW))
         rows.append((f"ingest batch step, {name}", f"{traffic.events / seconds:,.0f} events/s"))
     return rows
 
@@ -59,7 +65,7 @@ def bench_inserts(folder: Path) -> list[tuple[str, str]]:
     client = connect_warehouse(WarehouseSettings(url=f"chdb://{folder / 'wh'}"))
     apply_migrations(client)
     traffic = simulate_day(2, 200, YESTERDAY, envelope_size=50)
-    rollups = ingest_agent_batch(records_from(traffic.messages), {}, KEY).rollups
+    rollups = ingest_agent_batch(records_from(traffic.messages), {}, KEY, DOOR, NOW).rollups
     writer = ProductUsageWriter()
     rows = []
     for size in (1_000, 10_000, 50_000):
@@ -71,14 +77,10 @@ def bench_inserts(folder: Path) -> list[tuple[str, str]]:
 
 
 def bench_end_to_end(folder: Path) -> list[tuple[str, str]]:
-    from tests.integration.harness import Pipeline
-
+    """One worker process from a pre-filled topic to the warehouse: the whole hot path."""
     pipeline = Pipeline(root=folder, warehouse_url=f"chdb://{folder / 'e2e'}")
     traffic = simulate_day(3, 150, YESTERDAY, envelope_size=50)
-    from schemas.settings import KafkaSettings
-    from sinks.kafka import ensure_topics, pipeline_topics, produce
-
-    kafka = KafkaSettings(bootstrap_servers=pipeline.env["SEATMETER_KAFKA__BOOTSTRAP_SERVERS"], agent_topic=pipeline.topic)
+    kafka = KafkaSettings(bootstrap_servers=BOOTSTRAP, agent_topic=pipeline.topic)
     asyncio.run(ensure_topics(kafka.bootstrap_servers, pipeline_topics(kafka)))
     asyncio.run(produce(kafka.bootstrap_servers, pipeline.topic, traffic.messages))
     worker = pipeline.start_worker()
@@ -89,20 +91,22 @@ def bench_end_to_end(folder: Path) -> list[tuple[str, str]]:
         seconds = time.perf_counter() - started
     finally:
         worker.stop()
-    return [
-        (
-            f"worker end to end (Kafka -> chDB), {traffic.events:,} events in envelopes of 50",
-            f"{traffic.events / seconds:,.0f} events/s (one run, from first batch to last)",
-        )
-    ]
+    what = f"worker end to end (Kafka -> chDB), {traffic.events:,} events in envelopes of 50"
+    return [(what, f"{traffic.events / seconds:,.0f} events/s (one run, first batch to last)")]
 
 
 def machine() -> str:
     cpu = next(
-        (line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines() if "model name" in line),
+        (
+            line.split(":", 1)[1].strip()
+            for line in Path("/proc/cpuinfo").read_text().splitlines()
+            if "model name" in line
+        ),
         platform.processor(),
     )
-    return f"{os.cpu_count()} cores ({cpu}), Python {platform.python_version()}, {platform.system()} {platform.release()}"
+    return (
+        f"{os.cpu_count()} cores ({cpu}), Python {platform.python_version()}, {platform.system()} {platform.release()}"
+    )
 
 
 def render(rows: list[tuple[str, str]]) -> str:
@@ -130,7 +134,7 @@ def main() -> None:
     parser.add_argument("--skip-kafka", action="store_true", help="Skip the end-to-end run through the broker.")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
-        rows = bench_stages() + bench_inserts(Path(tmp))
+        rows = bench_stages() + bench_fingerprint().rows() + bench_inserts(Path(tmp))
         if not args.skip_kafka:
             rows += bench_end_to_end(Path(tmp))
     text = render(rows)

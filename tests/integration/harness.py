@@ -99,7 +99,6 @@ class Pipeline:
             timeout=120,
         )
 
-
     def kcat_count(self, topic: str) -> int:
         """Messages on a topic, read with kcat from the beginning to the end."""
         done = subprocess.run(

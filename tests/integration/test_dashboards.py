@@ -38,7 +38,6 @@ import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -394,12 +393,12 @@ def _at(hh_mm: str) -> datetime:
 
 
 USAGE_ROWS = [
-    # minute, product, users, devices, active_seconds, event_count, partition, batch_last_offset
-    (_at("01:00"), "Visual Studio Code", ["u1", "u2"], ["d1", "d2"], Decimal("90.500"), 10, 0, 100),
-    (_at("01:01"), "Visual Studio Code", ["u1"], ["d1"], Decimal("60.000"), 5, 1, 200),
-    (_at("02:00"), "Adobe Acrobat", ["u3"], ["d3"], Decimal("30.000"), 2, 0, 101),
+    # minute, product, users, devices, active_ms, event_count, partition, batch_last_offset
+    (_at("01:00"), "Visual Studio Code", ["u1", "u2"], ["d1", "d2"], 90_500, 10, 0, 100),
+    (_at("01:01"), "Visual Studio Code", ["u1"], ["d1"], 60_000, 5, 1, 200),
+    (_at("02:00"), "Adobe Acrobat", ["u3"], ["d3"], 30_000, 2, 0, 101),
     # Outside the dashboard range: must not show up anywhere.
-    (BEFORE_RANGE, "Retired Tool", ["u9"], ["d9"], Decimal("600.000"), 40, 2, 50),
+    (BEFORE_RANGE, "Retired Tool", ["u9"], ["d9"], 600_000, 40, 2, 50),
 ]
 
 DEAD_LETTER_ROWS = [
@@ -427,15 +426,15 @@ def warehouse(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
     client.insert(
         "product_usage_1m_parts",
         [
-            [minute, product, users, devices, secs, events, TOPIC, part, offset]
-            for minute, product, users, devices, secs, events, part, offset in USAGE_ROWS
+            [minute, product, users, devices, active_ms, events, TOPIC, part, offset]
+            for minute, product, users, devices, active_ms, events, part, offset in USAGE_ROWS
         ],
         column_names=[
             "minute",
             "product",
             "users",
             "devices",
-            "active_seconds",
+            "active_ms",
             "event_count",
             "source_topic",
             "source_partition",

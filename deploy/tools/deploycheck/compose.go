@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -24,6 +25,7 @@ func runCompose(args []string) error {
 	envFile := fs.String("env-file", "", "env file used for interpolation (like --env-file)")
 	scalable := fs.String("scalable", "", "comma-separated services that must support --scale")
 	out := fs.String("o", "", "write the resolved model (YAML) here")
+	envOut := fs.String("env-out", "", "write each service's resolved environment (JSON) here")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -143,6 +145,27 @@ func runCompose(args []string) error {
 			return err
 		}
 		if err := os.WriteFile(*out, b, 0o644); err != nil {
+			return err
+		}
+	}
+	if *envOut != "" {
+		envs := map[string]map[string]string{}
+		for _, name := range names {
+			env := map[string]string{}
+			for k, v := range project.Services[name].Environment {
+				if v != nil {
+					env[k] = *v
+				} else {
+					env[k] = ""
+				}
+			}
+			envs["compose:"+name] = env
+		}
+		b, err := json.MarshalIndent(envs, "", "  ")
+		if err != nil {
+			return err
+		}
+		if err := os.WriteFile(*envOut, b, 0o644); err != nil {
 			return err
 		}
 	}

@@ -3,6 +3,7 @@
 //
 //	deploycheck compose -f deploy/docker-compose.yml --env-file deploy/.env.example
 //	deploycheck crd rendered.yaml...      # ServiceMonitor / PrometheusRule from `helm template`
+//	deploycheck k8s-env rendered.yaml...  # JSON: the environment of every rendered container
 //	deploycheck prom --config deploy/prometheus/prometheus.yml --rules deploy/prometheus/rules \
 //	    --dashboards deploy/grafana/dashboards
 //
@@ -26,6 +27,8 @@ func main() {
 		err = runCRD(os.Args[2:])
 	case "prom":
 		err = runProm(os.Args[2:])
+	case "k8s-env":
+		err = runK8sEnv(os.Args[2:])
 	default:
 		usage()
 	}
@@ -36,6 +39,6 @@ func main() {
 }
 
 func usage() {
-	fmt.Fprintln(os.Stderr, "usage: deploycheck compose|crd|prom [flags] (see the package comment)")
+	fmt.Fprintln(os.Stderr, "usage: deploycheck compose|crd|k8s-env|prom [flags] (see the package comment)")
 	os.Exit(2)
 }

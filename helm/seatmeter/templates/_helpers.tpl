@@ -94,3 +94,41 @@ SEATMETER_METRICS__PORT: {{ .Values.metrics.port | quote }}
       name: {{ include "seatmeter.secretName" . }}
       key: {{ include "seatmeter.secretKey" . }}
 {{- end }}
+
+{{/* The pseudonymization key as env entries, from privacy.existingSecret or the chart's Secret. */}}
+{{- define "seatmeter.pseudonymKeyEnv" -}}
+- name: SEATMETER_PRIVACY__PSEUDONYM_KEY
+  valueFrom:
+    secretKeyRef:
+      {{- if .Values.privacy.existingSecret }}
+      name: {{ .Values.privacy.existingSecret }}
+      key: {{ .Values.privacy.existingSecretKey }}
+      {{- else }}
+      name: {{ include "seatmeter.fullname" . }}
+      key: pseudonym-key
+      {{- end }}
+- name: SEATMETER_PRIVACY__PSEUDONYM_KEY_ID
+  value: {{ .Values.privacy.pseudonymKeyId | quote }}
+{{- end }}
+
+{{/*
+The pseudonymization key the chart's Secret holds: privacy.pseudonymKey, else the key already in
+the release's Secret (upgrades), else a new random one (first install).
+*/}}
+{{- define "seatmeter.pseudonymKey" -}}
+{{- if .Values.privacy.pseudonymKey }}
+{{- .Values.privacy.pseudonymKey }}
+{{- else }}
+{{- $existing := lookup "v1" "Secret" .Release.Namespace (include "seatmeter.fullname" .) }}
+{{- if and $existing (index ($existing.data | default dict) "pseudonym-key") }}
+{{- index $existing.data "pseudonym-key" | b64dec }}
+{{- else }}
+{{- randAlphaNum 64 }}
+{{- end }}
+{{- end }}
+{{- end }}
+
+{{/* Whether the chart makes its own Secret (for the password, the pseudonym key, or both). */}}
+{{- define "seatmeter.ownSecret" -}}
+{{- if or (not .Values.warehouse.existingSecret) (not .Values.privacy.existingSecret) }}true{{ end }}
+{{- end }}

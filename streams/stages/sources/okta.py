@@ -1,6 +1,6 @@
 """Okta System Log: successful single sign-ons to apps become ``signin`` usage events.
 
-What counts is an ``user.authentication.sso`` event ("User single sign on to app") whose outcome is
+What counts is a ``user.authentication.sso`` event ("User single sign on to app") whose outcome is
 SUCCESS: Okta let the user into the app named by the event's ``AppInstance`` target. Every other
 event is skipped without being judged further: failed or denied SSO attempts, Okta's own sign-ins
 (``user.session.start``), policy evaluations, MFA steps, and OAuth token grants
