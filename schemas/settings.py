@@ -30,18 +30,21 @@ class KafkaSettings(_Section):
 
     bootstrap_servers: str = "localhost:9092"
     agent_topic: str = "seatmeter.agent-usage"
+    osquery_topic: str = "seatmeter.osquery-results"
+    okta_topic: str = "seatmeter.okta-system-log"
+    entra_topic: str = "seatmeter.entra-signins"
     dead_letter_suffix: str = ".dlq"
     late_suffix: str = ".late"
     topic_partitions: int = Field(default=4, ge=1)
     replication_factor: int = Field(default=1, ge=1)
 
     @property
-    def agent_dead_letter_topic(self) -> str:
-        return self.agent_topic + self.dead_letter_suffix
+    def usage_topics(self) -> tuple[str, ...]:
+        return (self.agent_topic, self.osquery_topic, self.okta_topic, self.entra_topic)
 
     @property
-    def agent_late_topic(self) -> str:
-        return self.agent_topic + self.late_suffix
+    def agent_dead_letter_topic(self) -> str:
+        return self.agent_topic + self.dead_letter_suffix
 
 
 class WarehouseSettings(_Section):
@@ -72,6 +75,7 @@ class IngestSettings(_Section):
 
     max_message_bytes: int = Field(default=1 << 20, ge=1024)
     max_event_bytes: int = Field(default=64 << 10, ge=256)
+    osquery_interval_seconds: float = Field(default=900.0, gt=0)
     allowed_clock_skew_seconds: float = Field(default=300.0, ge=0)
     allowed_lateness_seconds: float = Field(default=7 * 86_400.0, gt=0)
     invalid_ratio_max: float = Field(default=0.5, ge=0, le=1)

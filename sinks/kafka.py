@@ -26,18 +26,21 @@ class TopicSpec:
 
 
 def pipeline_topics(settings: KafkaSettings) -> list[TopicSpec]:
-    """The topics the pipeline reads and writes, keyed so that partitions spread across workers."""
+    """Every usage topic with its dead-letter and late-events topics, keyed so that partitions
+    spread across workers (agents and osquery key by device)."""
     size = (settings.topic_partitions, settings.replication_factor)
-    return [
-        TopicSpec(settings.agent_topic, *size),
-        TopicSpec(settings.agent_dead_letter_topic, *size, config=(("retention.ms", str(30 * 86_400_000)),)),
-        TopicSpec(settings.agent_late_topic, *size, config=(("retention.ms", str(30 * 86_400_000)),)),
-    ]
+    month = (("retention.ms", str(30 * 86_400_000)),)
+    specs = []
+    for topic in settings.usage_topics:
+        specs.append(TopicSpec(topic, *size))
+        specs.append(TopicSpec(topic + settings.dead_letter_suffix, *size, config=month))
+        specs.append(TopicSpec(topic + settings.late_suffix, *size, config=month))
+    return specs
 
 
 def consumed_topics(settings: KafkaSettings) -> list[str]:
-    """The topics the worker group consumes (the late-events topic is kept for people, not read)."""
-    return [settings.agent_topic, settings.agent_dead_letter_topic]
+    """The topics the worker group consumes (late-events topics are kept for people, not read)."""
+    return [t + suffix for t in settings.usage_topics for suffix in ("", settings.dead_letter_suffix)]
 
 
 async def ensure_topics(bootstrap_servers: str, specs: Iterable[TopicSpec]) -> list[str]:

@@ -12,6 +12,8 @@ import asyncio
 import logging
 import os
 from collections.abc import Awaitable, Sequence
+from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 import faust
@@ -21,13 +23,15 @@ from schemas.settings import Settings
 from sinks.warehouse import Warehouse
 from streams import metrics
 from streams.processors import (
-    AgentUsageProcessor,
     DeadLetterMirror,
+    IngestRules,
     InvalidInputFloodError,
     RetryingInserter,
+    UsageProcessor,
     WarehouseUnavailableError,
     build_ingest_rules,
 )
+from streams.sources import UsageSourceSpec, usage_sources
 from streams.stages.dead_letter import NotADeadLetterError, dead_letter_headers, read_dead_letter
 from streams.stages.pseudonymize import PseudonymKey
 
@@ -75,32 +79,22 @@ def create_app(settings: Settings, key: PseudonymKey, warehouse: Warehouse) -> f
         consumer_auto_offset_reset="earliest",
         producer_acks=-1,
     )
-    agent_topic = _raw_topic(app, settings.kafka.agent_topic)
-    dead_letter_topic = _raw_topic(app, settings.kafka.agent_dead_letter_topic)
-    late_topic = _raw_topic(app, settings.kafka.agent_late_topic)
     inserter = RetryingInserter(warehouse, settings.warehouse)
-    usage = AgentUsageProcessor(
-        inserter,
-        warehouse,
-        key,
-        build_ingest_rules(settings, key),
-        send_dead_letters=lambda letters: _publish(dead_letter_topic, letters),
-        send_late=lambda letters: _publish(late_topic, letters),
-    )
+    rules = build_ingest_rules(settings, key)
+    kafka = settings.kafka
+    processors = [
+        _add_usage_agent(app, source, UsageProcessorParts(inserter, warehouse, key, rules), settings)
+        for source in usage_sources(settings)
+    ]
     mirror = DeadLetterMirror(inserter)
+    dead_letter_topics = _raw_topic(app, *(t + kafka.dead_letter_suffix for t in kafka.usage_topics))
 
     @app.on_partitions_revoked.connect  # type: ignore[arg-type]
     async def _forget(app: faust.App, revoked: Any, **_: Any) -> None:
-        usage.forget_progress()
+        for processor in processors:
+            processor.forget_progress()
 
-    @app.agent(agent_topic, name="ingest-agent-usage")
-    async def ingest_agent_usage(stream: Any) -> None:
-        async for events in stream.take_events(worker.batch_max_messages, within=worker.batch_max_seconds):
-            records = [to_source_record(e) for e in events]
-            await _or_exit(usage.process(records))
-            _observe_lag(app, records)
-
-    @app.agent(dead_letter_topic, name="mirror-dead-letters")
+    @app.agent(dead_letter_topics, name="mirror-dead-letters")
     async def mirror_dead_letters(stream: Any) -> None:
         async for events in stream.take_events(worker.batch_max_messages, within=worker.batch_max_seconds):
             await _or_exit(mirror.process(_readable_dead_letters(events)))
@@ -120,9 +114,44 @@ async def _publish(topic: Any, letters: Sequence[DeadLetter]) -> None:
         await future
 
 
-def _raw_topic(app: faust.App, name: str) -> Any:
+@dataclass(frozen=True)
+class UsageProcessorParts:
+    """What every source's processor shares."""
+
+    inserter: RetryingInserter
+    warehouse: Warehouse
+    key: PseudonymKey
+    rules: IngestRules
+
+
+def _add_usage_agent(
+    app: faust.App, source: UsageSourceSpec, parts: UsageProcessorParts, settings: Settings
+) -> UsageProcessor:
+    """One agent per source topic, with that source's decoder, dead-letter and late topics."""
+    kafka, worker = settings.kafka, settings.worker
+    processor = UsageProcessor(
+        parts.inserter,
+        parts.warehouse,
+        parts.key,
+        parts.rules,
+        source.decode,
+        send_dead_letters=partial(_publish, _raw_topic(app, source.topic + kafka.dead_letter_suffix)),
+        send_late=partial(_publish, _raw_topic(app, source.topic + kafka.late_suffix)),
+    )
+
+    async def ingest_usage(stream: Any) -> None:
+        async for events in stream.take_events(worker.batch_max_messages, within=worker.batch_max_seconds):
+            records = [to_source_record(e) for e in events]
+            await _or_exit(processor.process(records))
+            _observe_lag(app, records)
+
+    app.agent(_raw_topic(app, source.topic), name=f"ingest-{source.name}")(ingest_usage)
+    return processor
+
+
+def _raw_topic(app: faust.App, *names: str) -> Any:
     """Bytes in, bytes out: decoding is a stage of ours, so bad input reaches it and gets a reason."""
-    return app.topic(name, key_type=bytes, value_type=bytes, key_serializer="raw", value_serializer="raw")
+    return app.topic(*names, key_type=bytes, value_type=bytes, key_serializer="raw", value_serializer="raw")
 
 
 async def _or_exit(work: Awaitable[None]) -> None:

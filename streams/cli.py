@@ -174,7 +174,7 @@ def dlq_replay(
     reason_contains: Annotated[str | None, typer.Option(help="Only reasons containing this text.")] = None,
     dry_run: Annotated[bool, typer.Option(help="Count what would be replayed; send nothing.")] = False,
 ) -> None:
-    """Send dead letters of the agent topic back to it, opened and with their original key.
+    """Send dead letters back to the usage topic they came from, opened and with their original key.
 
     Replay after deploying the fix that makes them valid; replaying the same dead letters twice
     sends them twice.
@@ -185,7 +185,11 @@ def dlq_replay(
 
     settings = _settings()
     bootstrap = settings.kafka.bootstrap_servers
-    records = asyncio.run(kafka.read_to_end(bootstrap, settings.kafka.agent_dead_letter_topic))
+    records = [
+        record
+        for topic in settings.kafka.usage_topics
+        for record in asyncio.run(kafka.read_to_end(bootstrap, topic + settings.kafka.dead_letter_suffix))
+    ]
     sealer = Sealer(load_pseudonym_key(settings.privacy))
     plan = plan_replay(records, ReplayFilter(stage, reason_contains), sealer)
     console.print(f"{len(plan):,} of {len(records):,} dead letters selected for replay")

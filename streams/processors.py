@@ -26,7 +26,7 @@ from streams.stages.admit import Door, DoorPolicy, ScopeRules
 from streams.stages.dead_letter import to_dead_letter
 from streams.stages.decode import SizeLimits
 from streams.stages.guard import InvalidRatioLimit, InvalidRatioWindows, check_invalid_ratio
-from streams.stages.ingest import IngestStep, ingest_agent_batch
+from streams.stages.ingest import Decoder, IngestStep, ingest_batch
 from streams.stages.progress import SourcePartition
 from streams.stages.pseudonymize import PseudonymKey
 from streams.stages.seal import Sealer
@@ -115,8 +115,8 @@ def build_ingest_rules(settings: Settings, key: PseudonymKey) -> IngestRules:
     )
 
 
-class AgentUsageProcessor:
-    """Agent-usage batches: decode, admit, pseudonymize, aggregate, set aside, write exactly once."""
+class UsageProcessor:
+    """Usage batches of one source: decode, admit, pseudonymize, aggregate, set aside, write once."""
 
     def __init__(
         self,
@@ -124,6 +124,7 @@ class AgentUsageProcessor:
         warehouse: Warehouse,
         key: PseudonymKey,
         rules: IngestRules,
+        decode: Decoder,
         send_dead_letters: SendDeadLetters,
         send_late: SendDeadLetters,
         clock: Clock = utc_now,
@@ -132,6 +133,7 @@ class AgentUsageProcessor:
         self._warehouse = warehouse
         self._key = key
         self._rules = rules
+        self._decode = decode
         self._send_dead_letters = send_dead_letters
         self._send_late = send_late
         self._clock = clock
@@ -149,7 +151,9 @@ class AgentUsageProcessor:
         await self._load_progress({r.topic for r in records})
         now = self._clock()
         rules = self._rules
-        step = ingest_agent_batch(records, self._written, self._key, rules.door, now, rules.limits)
+        step = ingest_batch(
+            records, self._written, self._key, rules.door, now, self._decode, rules.limits.max_message_bytes
+        )
         flood = check_invalid_ratio(
             self._windows, step.messages_by_partition, step.invalid_by_partition, rules.invalid_ratio
         )

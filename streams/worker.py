@@ -17,6 +17,19 @@ from streams.keys import load_pseudonym_key
 
 log = logging.getLogger(__name__)
 
+PAYLOAD_LOGGERS = (
+    "faust.topics",
+    "faust.transport.drivers.aiokafka",
+    "aiokafka.producer.producer",
+    "aiokafka.consumer",
+)
+
+
+def quiet_payload_loggers() -> None:
+    """These libraries log whole message values at DEBUG, and values may hold identities."""
+    for name in PAYLOAD_LOGGERS:
+        logging.getLogger(name).setLevel(max(logging.INFO, logging.getLogger(name).level))
+
 
 def run_worker(settings: Settings) -> None:
     """Blocks until the worker stops (SIGTERM/SIGINT finish the batch in hand first)."""
@@ -30,6 +43,7 @@ def run_worker(settings: Settings) -> None:
         start_http_server(settings.metrics.port, addr=settings.metrics.host)
     asyncio.set_event_loop(asyncio.new_event_loop())
     app = create_app(settings, key, warehouse)
+    quiet_payload_loggers()
     try:
         faust.Worker(app, loglevel=settings.worker.log_level).execute_from_commandline()
     finally:

@@ -1,9 +1,9 @@
-"""The agent-usage batch step: every stage in order, over one batch of messages, with no I/O."""
+"""The usage batch step: every stage in order, over one batch of one source's messages, no I/O."""
 
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -13,10 +13,13 @@ from schemas.records import PlacedUsage, ProductMinuteRollup, Rejection, SourceR
 from schemas.usage import UsageEvent
 from streams.stages.admit import Door, Verdict
 from streams.stages.aggregate import aggregate_usage
-from streams.stages.decode import DEFAULT_LIMITS, SizeLimits, decode_agent_usage
+from streams.stages.decode import DEFAULT_LIMITS, decode_agent_usage
 from streams.stages.product import provisional_product
 from streams.stages.progress import SourcePartition, last_offsets, unwritten
 from streams.stages.pseudonymize import PseudonymKey, pseudonymize
+from streams.stages.sources.base import STAGE, SourceDecoded
+
+Decoder = Callable[[SourceRecord], SourceDecoded]
 
 ADMIT_STAGE = "admit"
 
@@ -37,23 +40,28 @@ class IngestStep:
     messages_by_partition: Counter[SourcePartition]
 
 
-def ingest_agent_batch(
+def ingest_batch(
     records: Sequence[SourceRecord],
     written: Mapping[SourcePartition, int],
     key: PseudonymKey,
     door: Door,
     now: datetime,
-    limits: SizeLimits = DEFAULT_LIMITS,
+    decode: Decoder = decode_agent_usage,
+    max_message_bytes: int = DEFAULT_LIMITS.max_message_bytes,
 ) -> IngestStep:
     """Skip what the warehouse holds, decode, apply the rules at the door, name the product,
-    pseudonymize and aggregate."""
+    pseudonymize and aggregate. ``decode`` is the source's decoder (the agent's by default)."""
     fresh = unwritten(records, written)
     usages: list[PlacedUsage] = []
     rejections: list[Rejection] = []
     late: list[Rejection] = []
     out_of_scope: Counter[str] = Counter()
     for record in fresh:
-        decoded = decode_agent_usage(record, limits)
+        if len(record.value) > max_message_bytes:
+            reason = f"message of {len(record.value)} bytes exceeds {max_message_bytes}"
+            rejections.append(Rejection(record, STAGE, reason, record.value))
+            continue
+        decoded = decode(record)
         rejections.extend(decoded.rejections)
         for event in decoded.events:
             judgement = door.judge(event, now)

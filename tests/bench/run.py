@@ -25,7 +25,7 @@ from sinks.warehouse import connect_warehouse
 from sinks.writers import ProductUsageWriter
 from streams.simulate import simulate_day
 from streams.stages.admit import Door, DoorPolicy
-from streams.stages.ingest import ingest_agent_batch
+from streams.stages.ingest import ingest_batch
 from streams.stages.pseudonymize import PseudonymKey
 from tests.bench.bench_fingerprint import bench_fingerprint
 from tests.integration.harness import BOOTSTRAP, Pipeline
@@ -56,7 +56,7 @@ def bench_stages() -> list[tuple[str, str]]:
     singles = records_from(simulate_day(1, 60, YESTERDAY, envelope_size=1).messages)
     rows = []
     for name, batch in (("envelopes of 50 events", enveloped), ("one event per message", singles)):
-        seconds = median_seconds(lambda batch=batch: ingest_agent_batch(batch, {}, KEY, DOOR, NOW))
+        seconds = median_seconds(lambda batch=batch: ingest_batch(batch, {}, KEY, DOOR, NOW))
         rows.append((f"ingest batch step, {name}", f"{traffic.events / seconds:,.0f} events/s"))
     return rows
 
@@ -65,7 +65,7 @@ def bench_inserts(folder: Path) -> list[tuple[str, str]]:
     client = connect_warehouse(WarehouseSettings(url=f"chdb://{folder / 'wh'}"))
     apply_migrations(client)
     traffic = simulate_day(2, 200, YESTERDAY, envelope_size=50)
-    rollups = ingest_agent_batch(records_from(traffic.messages), {}, KEY, DOOR, NOW).rollups
+    rollups = ingest_batch(records_from(traffic.messages), {}, KEY, DOOR, NOW).rollups
     writer = ProductUsageWriter()
     rows = []
     for size in (1_000, 10_000, 50_000):

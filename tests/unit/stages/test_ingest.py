@@ -4,7 +4,7 @@ import orjson
 import pytest
 
 from streams.stages.admit import Door, DoorPolicy, ScopeRules
-from streams.stages.ingest import ingest_agent_batch
+from streams.stages.ingest import ingest_batch
 from streams.stages.pseudonymize import PseudonymKey, pseudonymize
 from tests.unit.helpers import agent_event, agent_fixtures, record
 
@@ -14,7 +14,7 @@ DOOR = Door(DoorPolicy())
 
 
 def ingest(batch, written=None, door=DOOR, now=NOW):
-    return ingest_agent_batch(batch, written or {}, KEY, door, now)
+    return ingest_batch(batch, written or {}, KEY, door, now)
 
 
 def test_all_fixtures_flow_through_the_batch_step():
