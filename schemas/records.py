@@ -48,7 +48,8 @@ class ProductMinuteRollup:
     """One batch's contribution to one product's minute; merged exactly in the warehouse.
 
     ``batch_last_offset`` is the highest source offset of the batch in ``source_partition``:
-    the warehouse's record of what has been written, used to skip replays.
+    the warehouse's record of what has been written, used to skip replays. ``event_ids`` are the
+    events counted in this minute: the record that lets a duplicate be recognized later.
     """
 
     minute: datetime
@@ -60,6 +61,7 @@ class ProductMinuteRollup:
     source_topic: str
     source_partition: int
     batch_last_offset: int
+    event_ids: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

@@ -26,6 +26,7 @@ class ProductUsageWriter:
         "source_topic",
         "source_partition",
         "batch_last_offset",
+        "event_ids",
     )
 
     def written_offsets(self, client: Client, topic: str) -> dict[SourcePartition, int]:
@@ -36,6 +37,18 @@ class ProductUsageWriter:
             parameters={"topic": topic},
         )
         return {(topic, int(partition)): int(offset) for partition, offset in result.result_rows}
+
+    def counted_event_keys(
+        self, client: Client, partition: SourcePartition, after_offset: int, since_day: int
+    ) -> list[tuple[int, str]]:
+        """(day, event id) of events a partition counted past ``after_offset``, from ``since_day``."""
+        result = client.query(
+            "SELECT toUInt32(toDate(minute)), arrayJoin(event_ids) FROM product_usage_1m_parts "
+            "WHERE source_topic = {topic:String} AND source_partition = {partition:UInt32} "
+            "AND batch_last_offset > {after:Int64} AND toUInt32(toDate(minute)) >= {since:UInt32}",
+            parameters={"topic": partition[0], "partition": partition[1], "after": after_offset, "since": since_day},
+        )
+        return [(int(day), str(event_id)) for day, event_id in result.result_rows]
 
     def write(self, client: Client, rollups: Sequence[ProductMinuteRollup]) -> int:
         if not rollups:
@@ -50,6 +63,7 @@ class ProductUsageWriter:
             [r.source_topic for r in rollups],
             [r.source_partition for r in rollups],
             [r.batch_last_offset for r in rollups],
+            [list(r.event_ids) for r in rollups],
         ]
         client.insert(self.table, data, column_names=self.columns, column_oriented=True)
         return len(rollups)

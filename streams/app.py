@@ -20,6 +20,7 @@ import faust
 
 from schemas.records import DeadLetter, SourceRecord
 from schemas.settings import Settings
+from sinks.seen_events import SeenEventStore
 from sinks.warehouse import Warehouse
 from streams import metrics
 from streams.processors import (
@@ -60,8 +61,8 @@ def to_source_record(event: Any) -> SourceRecord:
     )
 
 
-def create_app(settings: Settings, key: PseudonymKey, warehouse: Warehouse) -> faust.App:
-    """A worker app; ``warehouse`` must be opened (on the app's loop) before agents run."""
+def create_app(settings: Settings, key: PseudonymKey, warehouse: Warehouse, seen: SeenEventStore) -> faust.App:
+    """A worker app over an opened warehouse and the local record of counted events."""
     worker = settings.worker
     app = faust.App(
         worker.app_id,
@@ -83,7 +84,7 @@ def create_app(settings: Settings, key: PseudonymKey, warehouse: Warehouse) -> f
     rules = build_ingest_rules(settings, key)
     kafka = settings.kafka
     processors = [
-        _add_usage_agent(app, source, UsageProcessorParts(inserter, warehouse, key, rules), settings)
+        _add_usage_agent(app, source, UsageProcessorParts(inserter, warehouse, key, rules, seen), settings)
         for source in usage_sources(settings)
     ]
     mirror = DeadLetterMirror(inserter)
@@ -122,6 +123,7 @@ class UsageProcessorParts:
     warehouse: Warehouse
     key: PseudonymKey
     rules: IngestRules
+    seen: SeenEventStore
 
 
 def _add_usage_agent(
@@ -135,6 +137,7 @@ def _add_usage_agent(
         parts.key,
         parts.rules,
         source.decode,
+        parts.seen,
         send_dead_letters=partial(_publish, _raw_topic(app, source.topic + kafka.dead_letter_suffix)),
         send_late=partial(_publish, _raw_topic(app, source.topic + kafka.late_suffix)),
     )

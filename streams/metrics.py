@@ -22,6 +22,11 @@ EVENTS_LATE = Counter(
     "Events older than the allowed lateness, set aside on <topic>.late.",
     ["topic"],
 )
+EVENTS_DUPLICATE = Counter(
+    "seatmeter_events_duplicate",
+    "Events delivered again (same event id) and counted once.",
+    ["topic"],
+)
 DEAD_LETTERS = Counter("seatmeter_dead_letters", "Dead letters produced to <topic>.dlq.", ["topic", "stage"])
 ROWS_WRITTEN = Counter("seatmeter_warehouse_rows_written", "Rows inserted into the warehouse.", ["table"])
 INSERT_ERRORS = Counter("seatmeter_warehouse_insert_errors", "Failed warehouse inserts (each retry counts).", ["table"])

@@ -19,6 +19,7 @@ from tenacity import AsyncRetrying, RetryCallState, stop_after_attempt, wait_exp
 
 from schemas.records import DeadLetter, SourceRecord
 from schemas.settings import Settings, WarehouseSettings
+from sinks.seen_events import SeenEventStore
 from sinks.warehouse import Warehouse
 from sinks.writers import DeadLetterWriter, ProductUsageWriter
 from streams import metrics
@@ -32,6 +33,8 @@ from streams.stages.pseudonymize import PseudonymKey
 from streams.stages.seal import Sealer
 
 log = logging.getLogger(__name__)
+
+EPOCH_ORDINAL = 719_163
 
 SendDeadLetters = Callable[[Sequence[DeadLetter]], Awaitable[None]]
 Clock = Callable[[], datetime]
@@ -125,6 +128,7 @@ class UsageProcessor:
         key: PseudonymKey,
         rules: IngestRules,
         decode: Decoder,
+        seen: SeenEventStore,
         send_dead_letters: SendDeadLetters,
         send_late: SendDeadLetters,
         clock: Clock = utc_now,
@@ -134,6 +138,8 @@ class UsageProcessor:
         self._key = key
         self._rules = rules
         self._decode = decode
+        self._seen = seen
+        self._reconciled: set[SourcePartition] = set()
         self._send_dead_letters = send_dead_letters
         self._send_late = send_late
         self._clock = clock
@@ -146,13 +152,15 @@ class UsageProcessor:
         """Drop cached offsets after a rebalance: another worker may have moved them on."""
         self._written.clear()
         self._loaded_topics.clear()
+        self._reconciled.clear()
 
     async def process(self, records: Sequence[SourceRecord]) -> None:
         await self._load_progress({r.topic for r in records})
         now = self._clock()
+        await self._reconcile_seen({(r.topic, r.partition) for r in records}, now)
         rules = self._rules
         step = ingest_batch(
-            records, self._written, self._key, rules.door, now, self._decode, rules.limits.max_message_bytes
+            records, self._written, self._key, rules.door, now, self._decode, rules.limits.max_message_bytes, self._seen
         )
         flood = check_invalid_ratio(
             self._windows, step.messages_by_partition, step.invalid_by_partition, rules.invalid_ratio
@@ -166,8 +174,25 @@ class UsageProcessor:
         if late:
             await self._send_late(late)
         await self._inserter.insert(self._writer.table, lambda client: self._writer.write(client, step.rollups))
+        with_rows = {(r.source_topic, r.source_partition) for r in step.rollups}
+        self._seen.record(step.counted, {p: o for p, o in step.last_offsets.items() if p in with_rows})
         self._written.update(step.last_offsets)
         self._count(records, step, letters)
+
+    async def _reconcile_seen(self, partitions: set[SourcePartition], now: datetime) -> None:
+        """Bring the local record of counted events level with the warehouse, once per assignment."""
+        since_day = (now - self._rules.door.policy.allowed_lateness).date().toordinal() - EPOCH_ORDINAL - 1
+        for partition in partitions - self._reconciled:
+            warehouse_mark = self._written.get(partition, -1)
+            local_mark = self._seen.mark(partition)
+            if local_mark > warehouse_mark:
+                self._seen.forget_partition(partition)
+                local_mark = -1
+            if local_mark < warehouse_mark:
+                keys = await self._warehouse.run(self._writer.counted_event_keys, partition, local_mark, since_day)
+                self._seen.record({partition: keys}, {partition: warehouse_mark})
+            self._seen.expire(partition, since_day)
+            self._reconciled.add(partition)
 
     async def _load_progress(self, topics: set[str]) -> None:
         for topic in topics - self._loaded_topics:
@@ -185,6 +210,7 @@ class UsageProcessor:
         metrics.EVENTS_CONSUMED.labels(topic).inc(step.events)
         metrics.MESSAGES_ALREADY_WRITTEN.labels(topic).inc(step.already_written)
         metrics.EVENTS_LATE.labels(topic).inc(len(step.late))
+        metrics.EVENTS_DUPLICATE.labels(topic).inc(step.duplicates)
         for rule, count in step.out_of_scope.items():
             metrics.EVENTS_OUT_OF_SCOPE.labels(topic, rule).inc(count)
         for letter in letters:

@@ -11,6 +11,7 @@ from prometheus_client import start_http_server
 from schemas.settings import Settings
 from sinks.kafka import ensure_topics, pipeline_topics
 from sinks.migrate import apply_migrations
+from sinks.seen_events import SeenEventStore
 from sinks.warehouse import Warehouse
 from streams.app import create_app
 from streams.keys import load_pseudonym_key
@@ -42,11 +43,13 @@ def run_worker(settings: Settings) -> None:
     if settings.metrics.enabled:
         start_http_server(settings.metrics.port, addr=settings.metrics.host)
     asyncio.set_event_loop(asyncio.new_event_loop())
-    app = create_app(settings, key, warehouse)
+    seen = SeenEventStore(settings.worker.data_dir / "seen-events")
+    app = create_app(settings, key, warehouse, seen)
     quiet_payload_loggers()
     try:
         faust.Worker(app, loglevel=settings.worker.log_level).execute_from_commandline()
     finally:
+        seen.close()
         warehouse.close_blocking()
 
 

@@ -4,6 +4,8 @@
 -- product_usage_1m_parts. Each row carries the highest source offset of its batch for its
 -- partition; on start the worker reads max(batch_last_offset) per partition and skips
 -- everything at or below it, so a batch replayed after a crash never lands twice.
+-- event_ids lists the events counted in the row's minute, so that a duplicate delivered later
+-- (a re-sent buffer) is recognized even after the worker's local record is lost.
 -- A materialized view would not do: its target is written apart from the source table, so a
 -- crash between the two would break the record of progress. The aggregating projection lives
 -- inside each data part and so commits with it; per-minute queries read it, not the rows.
@@ -19,6 +21,7 @@ CREATE TABLE IF NOT EXISTS product_usage_1m_parts
     source_topic      LowCardinality(String),
     source_partition  UInt32,
     batch_last_offset UInt64,
+    event_ids         Array(String) CODEC(ZSTD(3)),
     inserted_at       DateTime64(3, 'UTC') DEFAULT now64(3),
     PROJECTION per_minute
     (

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 from schemas.records import PlacedUsage, ProductMinuteRollup
+from schemas.usage import UsageEvent
 
 MINUTE_MS = 60_000
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -60,6 +61,13 @@ class _MinuteTally:
     devices: set[str] = field(default_factory=set)
     active_ms: int = 0
     event_count: int = 0
+    event_ids: list[str] = field(default_factory=list)
+
+
+def event_minute_ms(event: UsageEvent) -> int:
+    """The minute an event counts in: the one its interval ends in (10:01:00 sharp is 10:00)."""
+    end_ms = epoch_ms(event.event_time)
+    return minute_start(end_ms - 1 if event.interval_seconds > 0 else end_ms)
 
 
 _Key = tuple[str, int, str, int]
@@ -85,8 +93,9 @@ def _add(tallies: dict[_Key, _MinuteTally], usage: PlacedUsage) -> None:
     prefix = (usage.topic, usage.partition, usage.product)
     active_ms = round((event.active_seconds or 0.0) * 1000)
     interval_ms = round(event.interval_seconds * 1000)
-    last_instant = end_ms - 1 if interval_ms > 0 else end_ms
-    tallies.setdefault((*prefix, minute_start(last_instant)), _MinuteTally()).event_count += 1
+    counted_in = tallies.setdefault((*prefix, event_minute_ms(event)), _MinuteTally())
+    counted_in.event_count += 1
+    counted_in.event_ids.append(event.event_id)
     for minute, share in spread_active_ms(end_ms, interval_ms, active_ms):
         tally = tallies.setdefault((*prefix, minute), _MinuteTally())
         tally.users.add(usage.user_key)
@@ -106,4 +115,5 @@ def _rollup(key: _Key, tally: _MinuteTally, batch_last_offset: int) -> ProductMi
         source_topic=topic,
         source_partition=partition,
         batch_last_offset=batch_last_offset,
+        event_ids=tuple(tally.event_ids),
     )

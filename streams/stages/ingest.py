@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections import Counter
+from collections import Counter, defaultdict
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -12,8 +12,9 @@ import orjson
 from schemas.records import PlacedUsage, ProductMinuteRollup, Rejection, SourceRecord
 from schemas.usage import UsageEvent
 from streams.stages.admit import Door, Verdict
-from streams.stages.aggregate import aggregate_usage
+from streams.stages.aggregate import aggregate_usage, event_minute_ms
 from streams.stages.decode import DEFAULT_LIMITS, decode_agent_usage
+from streams.stages.dedupe import NOTHING_SEEN, SeenEvents, SeenKey, seen_key
 from streams.stages.product import provisional_product
 from streams.stages.progress import SourcePartition, last_offsets, unwritten
 from streams.stages.pseudonymize import PseudonymKey, pseudonymize
@@ -33,6 +34,8 @@ class IngestStep:
     rejections: list[Rejection]
     late: list[Rejection]
     out_of_scope: Counter[str]
+    duplicates: int
+    counted: dict[SourcePartition, list[SeenKey]]
     events: int
     already_written: int
     last_offsets: dict[SourcePartition, int]
@@ -48,11 +51,12 @@ def ingest_batch(
     now: datetime,
     decode: Decoder = decode_agent_usage,
     max_message_bytes: int = DEFAULT_LIMITS.max_message_bytes,
+    seen: SeenEvents = NOTHING_SEEN,
 ) -> IngestStep:
-    """Skip what the warehouse holds, decode, apply the rules at the door, name the product,
-    pseudonymize and aggregate. ``decode`` is the source's decoder (the agent's by default)."""
+    """Skip what the warehouse holds, decode, apply the rules at the door, drop duplicates,
+    name the product, pseudonymize and aggregate. ``decode`` is the source's decoder."""
     fresh = unwritten(records, written)
-    usages: list[PlacedUsage] = []
+    admitted: list[tuple[UsageEvent, SourceRecord]] = []
     rejections: list[Rejection] = []
     late: list[Rejection] = []
     out_of_scope: Counter[str] = Counter()
@@ -66,24 +70,49 @@ def ingest_batch(
         for event in decoded.events:
             judgement = door.judge(event, now)
             if judgement.verdict is Verdict.ADMIT:
-                usages.append(_place(event, record, key))
+                admitted.append((event, record))
             elif judgement.verdict is Verdict.OUT_OF_SCOPE:
                 out_of_scope[judgement.reason] += 1
             else:
                 target = late if judgement.verdict is Verdict.LATE else rejections
                 target.append(_set_aside(record, event, judgement.reason))
+    first_copies, counted = _first_copies(admitted, seen)
+    usages = [_place(event, record, key) for event, record in first_copies]
     marks = last_offsets(fresh)
     return IngestStep(
         rollups=aggregate_usage(usages, marks),
         rejections=rejections,
         late=late,
         out_of_scope=out_of_scope,
+        duplicates=len(admitted) - len(first_copies),
+        counted=counted,
         events=len(usages),
         already_written=len(records) - len(fresh),
         last_offsets=marks,
         invalid_by_partition=Counter((t, p) for t, p, _ in {_coordinates(r) for r in rejections}),
         messages_by_partition=Counter((r.topic, r.partition) for r in fresh),
     )
+
+
+def _first_copies(
+    admitted: list[tuple[UsageEvent, SourceRecord]], seen: SeenEvents
+) -> tuple[list[tuple[UsageEvent, SourceRecord]], dict[SourcePartition, list[SeenKey]]]:
+    """Events not counted before, in this batch or earlier; and their keys, per partition."""
+    keyed = [(seen_key(event_minute_ms(e), e.event_id), e, r) for e, r in admitted]
+    by_partition: dict[SourcePartition, list[SeenKey]] = defaultdict(list)
+    for key, _, record in keyed:
+        by_partition[(record.topic, record.partition)].append(key)
+    known = {p: seen.seen(p, keys) for p, keys in by_partition.items()}
+    firsts: list[tuple[UsageEvent, SourceRecord]] = []
+    counted: dict[SourcePartition, list[SeenKey]] = defaultdict(list)
+    for key, event, record in keyed:
+        partition = (record.topic, record.partition)
+        if key in known[partition]:
+            continue
+        known[partition].add(key)
+        counted[partition].append(key)
+        firsts.append((event, record))
+    return firsts, dict(counted)
 
 
 def _coordinates(rejection: Rejection) -> tuple[str, int, int]:

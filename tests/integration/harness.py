@@ -93,7 +93,9 @@ class Pipeline:
     def kcat_produce(self, messages: list[tuple[bytes, bytes]]) -> None:
         lines = b"".join(key + b"\t" + value + b"\n" for key, value in messages)
         subprocess.run(
-            ["kcat", "-P", "-b", BOOTSTRAP, "-t", self.topic, "-K", "\t", "-X", "acks=all"],
+            # murmur2 is what Java and aiokafka use: the same key must reach the same partition.
+            ["kcat", "-P", "-b", BOOTSTRAP, "-t", self.topic, "-K", "\t", "-X", "acks=all"]
+            + ["-X", "topic.partitioner=murmur2_random"],
             input=lines,
             check=True,
             timeout=120,

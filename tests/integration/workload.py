@@ -45,9 +45,13 @@ class Workload:
     truth: Truth
 
 
-def build_workload(seed: int, devices: int, minutes: int, invalid_every: int = 97, late_every: int = 89) -> Workload:
+def build_workload(
+    seed: int, devices: int, minutes: int, invalid_every: int = 97, late_every: int = 89, resend_every: int = 23
+) -> Workload:
     """Recent minutes (within the allowed lateness), a broken message every ``invalid_every``
-    messages and an event beyond the allowed lateness every ``late_every``."""
+    messages, an event beyond the allowed lateness every ``late_every``, and every
+    ``resend_every`` messages a device re-sends an earlier part of its buffer (same event ids,
+    packed differently), which must count once."""
     rng = random.Random(seed)
     now = datetime.now(UTC).replace(second=0, microsecond=0)
     start = now - timedelta(minutes=minutes + 60)
@@ -79,6 +83,9 @@ def build_workload(seed: int, devices: int, minutes: int, invalid_every: int = 9
             if len(messages) % invalid_every == 0:
                 messages.append((device.encode(), b'{"event_id": "broken", "kind": "sample"}'))
                 invalid += 1
+            if len(messages) % resend_every == 0 and chunk_start:
+                resent = events[max(0, chunk_start - 3) : chunk_start + 2]
+                messages.append((device.encode(), orjson.dumps({"events": resent})))
             if len(messages) % late_every == 0:
                 old = now - timedelta(days=8)
                 messages.append((device.encode(), orjson.dumps(_event(rng, device, user, "EXCEL.EXE", old, zone, 1))))

@@ -110,3 +110,44 @@ def test_remote_use_counts_for_the_person_who_connected():
     event = agent_event(session_type="citrix", originating_user="CORP\\real.person", user="CTX\\svc")
     step = ingest([record(event)])
     assert {u for r in step.rollups for u in r.users} == {pseudonymize("CORP\\real.person", KEY)}
+
+
+class RememberedSeen:
+    """A plain set standing in for the worker's record of counted events."""
+
+    def __init__(self, keys):
+        self.keys = set(keys)
+
+    def seen(self, partition, keys):
+        return {k for k in keys if (partition, k) in self.keys}
+
+
+def test_a_resent_event_in_the_same_batch_counts_once():
+    batch = [record(agent_event(event_id="dup"), offset=0), record({"events": [agent_event(event_id="dup")]}, offset=1)]
+    step = ingest(batch)
+    assert step.duplicates == 1
+    assert sum(r.event_count for r in step.rollups) == 1
+    assert [list(keys) for keys in step.counted.values()] == [[(step.counted[("agent", 0)][0][0], "dup")]]
+
+
+def test_an_event_counted_in_an_earlier_batch_counts_zero_times_now():
+    first = ingest([record(agent_event(event_id="dup"))])
+    [(partition, keys)] = first.counted.items()
+    again = ingest_batch(
+        [record(agent_event(event_id="dup"), offset=5)],
+        {},
+        KEY,
+        DOOR,
+        NOW,
+        seen=RememberedSeen((partition, k) for k in keys),
+    )
+    assert again.duplicates == 1 and again.events == 0
+    assert {r.event_count for r in again.rollups} <= {0}
+    assert again.last_offsets == {("agent", 0): 5}
+
+
+def test_same_id_in_another_partition_is_another_device_and_counts():
+    step = ingest(
+        [record(agent_event(event_id="same"), partition=0), record(agent_event(event_id="same"), partition=1)]
+    )
+    assert step.duplicates == 0 and step.events == 2

@@ -1,0 +1,82 @@
+"""The worker's local record of counted event ids, in RocksDB, rebuilt from the warehouse.
+
+Ids are written here only after the warehouse insert that counted them succeeded, with the
+batch's offset as the partition's mark; so this record is never ahead of the warehouse. When
+it is behind (a crash between the two writes, or a partition new to this worker), the gap is
+loaded back from ``product_usage_1m_parts.event_ids``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import cast
+
+from rocksdict import Options, Rdict
+
+from streams.stages.dedupe import SeenKey, SourcePartition
+
+_SEP = b"\x00"
+_MARK = b"m"
+_ID = b"i"
+
+
+class SeenEventStore:
+    def __init__(self, path: Path) -> None:
+        path.mkdir(parents=True, exist_ok=True)
+        options = Options(raw_mode=True)
+        options.create_if_missing(True)
+        self._db = Rdict(str(path), options)
+
+    def close(self) -> None:
+        self._db.close()
+
+    def seen(self, partition: SourcePartition, keys: Iterable[SeenKey]) -> set[SeenKey]:
+        wanted = list(keys)
+        if not wanted:
+            return set()
+        found = cast(list[bytes | None], self._db.get([_id_key(partition, key) for key in wanted]))
+        return {key for key, value in zip(wanted, found, strict=True) if value is not None}
+
+    def mark(self, partition: SourcePartition) -> int:
+        value = self._db.get(_mark_key(partition))
+        return -1 if value is None else int(value)
+
+    def record(
+        self, counted: Mapping[SourcePartition, Iterable[SeenKey]], marks: Mapping[SourcePartition, int]
+    ) -> None:
+        """Remember counted ids and move the marks, after the warehouse holds them."""
+        for partition, keys in counted.items():
+            for key in keys:
+                self._db.put(_id_key(partition, key), b"")
+        for partition, offset in marks.items():
+            self._db.put(_mark_key(partition), str(offset).encode())
+
+    def forget_partition(self, partition: SourcePartition) -> None:
+        """Drop a partition's ids and mark, e.g. when they disagree with the warehouse."""
+        prefix = _prefix(_ID, partition)
+        self._db.delete_range(prefix, prefix + b"\xff")
+        self._db.delete(_mark_key(partition))
+
+    def expire(self, partition: SourcePartition, before_day: int) -> None:
+        """Drop ids of events older than ``before_day``: they would be late now, never counted."""
+        prefix = _prefix(_ID, partition)
+        self._db.delete_range(prefix, prefix + _day(before_day))
+
+
+def _prefix(kind: bytes, partition: SourcePartition) -> bytes:
+    topic, number = partition
+    return kind + _SEP + topic.encode() + _SEP + number.to_bytes(4, "big") + _SEP
+
+
+def _day(day: int) -> bytes:
+    return day.to_bytes(4, "big", signed=False)
+
+
+def _id_key(partition: SourcePartition, key: SeenKey) -> bytes:
+    day, event_id = key
+    return _prefix(_ID, partition) + _day(day) + _SEP + event_id.encode()
+
+
+def _mark_key(partition: SourcePartition) -> bytes:
+    return _prefix(_MARK, partition)

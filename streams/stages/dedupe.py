@@ -1,0 +1,37 @@
+"""Stage: an event delivered again (a re-sent agent buffer, a replayed log page) counts once.
+
+Sources key their messages by device, so every copy of an event lands in the same partition;
+the record of seen event ids is therefore kept per source partition, and bucketed by the day
+of the event's time so that ids older than the allowed lateness can be dropped wholesale.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Protocol
+
+SourcePartition = tuple[str, int]
+SeenKey = tuple[int, str]
+DAY_MS = 86_400_000
+
+
+def seen_key(event_minute_ms: int, event_id: str) -> SeenKey:
+    """The day (since the epoch, UTC) of the minute the event counts in, and its id: the same
+    day the warehouse stores the id under, so the record can be rebuilt from it."""
+    return event_minute_ms // DAY_MS, event_id
+
+
+class SeenEvents(Protocol):
+    """Which of these events a partition has already counted."""
+
+    def seen(self, partition: SourcePartition, keys: Iterable[SeenKey]) -> set[SeenKey]: ...
+
+
+class NothingSeen:
+    """For tests and one-off runs: every event not repeated within the batch is new."""
+
+    def seen(self, partition: SourcePartition, keys: Iterable[SeenKey]) -> set[SeenKey]:
+        return set()
+
+
+NOTHING_SEEN = NothingSeen()
