@@ -33,6 +33,9 @@ class KafkaSettings(_Section):
     osquery_topic: str = "seatmeter.osquery-results"
     okta_topic: str = "seatmeter.okta-system-log"
     entra_topic: str = "seatmeter.entra-signins"
+    inventory_topic: str = "seatmeter.inventory"
+    entitlements_topic: str = "seatmeter.entitlements"
+    directory_topic: str = "seatmeter.directory"
     dead_letter_suffix: str = ".dlq"
     late_suffix: str = ".late"
     topic_partitions: int = Field(default=4, ge=1)
@@ -41,6 +44,10 @@ class KafkaSettings(_Section):
     @property
     def usage_topics(self) -> tuple[str, ...]:
         return (self.agent_topic, self.osquery_topic, self.okta_topic, self.entra_topic)
+
+    @property
+    def reference_topics(self) -> tuple[str, ...]:
+        return (self.inventory_topic, self.entitlements_topic, self.directory_topic)
 
     @property
     def agent_dead_letter_topic(self) -> str:

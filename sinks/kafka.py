@@ -27,7 +27,8 @@ class TopicSpec:
 
 def pipeline_topics(settings: KafkaSettings) -> list[TopicSpec]:
     """Every usage topic with its dead-letter and late-events topics, keyed so that partitions
-    spread across workers (agents and osquery key by device)."""
+    spread across workers (agents and osquery key by device); and the compacted reference topics
+    (inventory by device, entitlements by pool, directory by person)."""
     size = (settings.topic_partitions, settings.replication_factor)
     month = (("retention.ms", str(30 * 86_400_000)),)
     specs = []
@@ -35,12 +36,17 @@ def pipeline_topics(settings: KafkaSettings) -> list[TopicSpec]:
         specs.append(TopicSpec(topic, *size))
         specs.append(TopicSpec(topic + settings.dead_letter_suffix, *size, config=month))
         specs.append(TopicSpec(topic + settings.late_suffix, *size, config=month))
+    compacted = (("cleanup.policy", "compact"), ("max.compaction.lag.ms", str(7 * 86_400_000)))
+    for topic in settings.reference_topics:
+        specs.append(TopicSpec(topic, *size, config=compacted))
+        specs.append(TopicSpec(topic + settings.dead_letter_suffix, *size, config=month))
     return specs
 
 
 def consumed_topics(settings: KafkaSettings) -> list[str]:
     """The topics the worker group consumes (late-events topics are kept for people, not read)."""
-    return [t + suffix for t in settings.usage_topics for suffix in ("", settings.dead_letter_suffix)]
+    topics = (*settings.usage_topics, *settings.reference_topics)
+    return [t + suffix for t in topics for suffix in ("", settings.dead_letter_suffix)]
 
 
 async def ensure_topics(bootstrap_servers: str, specs: Iterable[TopicSpec]) -> list[str]:

@@ -27,14 +27,16 @@ from streams.processors import (
     DeadLetterMirror,
     IngestRules,
     InvalidInputFloodError,
+    ReferenceProcessor,
     RetryingInserter,
     UsageProcessor,
     WarehouseUnavailableError,
     build_ingest_rules,
 )
-from streams.sources import UsageSourceSpec, usage_sources
+from streams.sources import ReferenceSourceSpec, UsageSourceSpec, reference_sources, usage_sources
 from streams.stages.dead_letter import NotADeadLetterError, dead_letter_headers, read_dead_letter
 from streams.stages.pseudonymize import PseudonymKey
+from streams.stages.seal import Sealer
 
 log = logging.getLogger(__name__)
 
@@ -87,8 +89,11 @@ def create_app(settings: Settings, key: PseudonymKey, warehouse: Warehouse, seen
         _add_usage_agent(app, source, UsageProcessorParts(inserter, warehouse, key, rules, seen), settings)
         for source in usage_sources(settings)
     ]
+    for reference in reference_sources(settings, key):
+        _add_reference_agent(app, reference, inserter, rules.sealer, settings)
     mirror = DeadLetterMirror(inserter)
-    dead_letter_topics = _raw_topic(app, *(t + kafka.dead_letter_suffix for t in kafka.usage_topics))
+    inputs = (*kafka.usage_topics, *kafka.reference_topics)
+    dead_letter_topics = _raw_topic(app, *(t + kafka.dead_letter_suffix for t in inputs))
 
     @app.on_partitions_revoked.connect  # type: ignore[arg-type]
     async def _forget(app: faust.App, revoked: Any, **_: Any) -> None:
@@ -150,6 +155,22 @@ def _add_usage_agent(
 
     app.agent(_raw_topic(app, source.topic), name=f"ingest-{source.name}")(ingest_usage)
     return processor
+
+
+def _add_reference_agent(
+    app: faust.App, source: ReferenceSourceSpec, inserter: RetryingInserter, sealer: Sealer | None, settings: Settings
+) -> None:
+    worker = settings.worker
+    dead_letters = _raw_topic(app, source.topic + settings.kafka.dead_letter_suffix)
+    processor = ReferenceProcessor(inserter, source.decode, source.writer, sealer, partial(_publish, dead_letters))
+
+    async def mirror_reference(stream: Any) -> None:
+        async for events in stream.take_events(worker.batch_max_messages, within=worker.batch_max_seconds):
+            records = [to_source_record(e) for e in events]
+            await _or_exit(processor.process(records))
+            _observe_lag(app, records)
+
+    app.agent(_raw_topic(app, source.topic), name=f"mirror-{source.name}")(mirror_reference)
 
 
 def _raw_topic(app: faust.App, *names: str) -> Any:

@@ -6,10 +6,11 @@ import asyncio
 import logging
 import sys
 import time
+from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, TypeVar
 
 import typer
 from clickhouse_connect.driver.client import Client
@@ -20,6 +21,8 @@ from schemas.settings import Settings
 from sinks import kafka
 from sinks.migrate import apply_migrations
 from sinks.warehouse import WarehouseInUseError, connect_warehouse
+
+T = TypeVar("T")
 
 cli = typer.Typer(no_args_is_help=True, add_completion=False, help=__doc__)
 console = Console(width=None if sys.stdout.isatty() else 160)
@@ -220,3 +223,56 @@ def fingerprint_command(
     for line in fingerprint_lines(matcher, sys.stdin.buffer, explain=explain):
         out.write(line + b"\n")
     out.flush()
+
+
+importer = typer.Typer(no_args_is_help=True, help="Import reference data kept in spreadsheets (CSV or YAML).")
+cli.add_typer(importer, name="import")
+
+
+FileArgument = Annotated[Path, typer.Argument(exists=True, dir_okay=False, help="A .csv, .yaml/.yml or .json file.")]
+
+
+@importer.command("entitlements")
+def import_entitlements(path: FileArgument) -> None:
+    """Publish license pools to the compacted entitlements topic, one message per pool.
+
+    Pools missing from the file are not deleted.
+    """
+    from streams.importers import read_entitlements, to_messages
+
+    settings = _settings()
+    pools = _read_or_exit(read_entitlements, path)
+    _publish_reference(settings, settings.kafka.entitlements_topic, to_messages(pools), f"license pools from {path}")
+
+
+@importer.command("directory")
+def import_directory(path: FileArgument) -> None:
+    """Publish people to the compacted directory topic, pseudonymized here, one message per person.
+
+    Raw identities never reach Kafka unless SEATMETER_PRIVACY__STORE_RAW_IDENTITIES is true.
+    People missing from the file are not deleted.
+    """
+    from streams.importers import read_directory, to_messages
+    from streams.keys import load_pseudonym_key
+
+    settings = _settings()
+    people = _read_or_exit(read_directory, path)
+    key = load_pseudonym_key(settings.privacy)
+    messages = to_messages(people, key, keep_display_name=settings.privacy.store_raw_identities)
+    _publish_reference(settings, settings.kafka.directory_topic, messages, f"people from {path}")
+
+
+def _read_or_exit(read: Callable[[Path], list[T]], path: Path) -> list[T]:
+    from streams.importers import ReferenceImportError
+
+    try:
+        return read(path)
+    except ReferenceImportError as exc:
+        console.print(f"[red]{exc}[/red]")
+        raise typer.Exit(1) from exc
+
+
+def _publish_reference(settings: Settings, topic: str, messages: list[tuple[bytes, bytes]], what: str) -> None:
+    asyncio.run(kafka.ensure_topics(settings.kafka.bootstrap_servers, kafka.pipeline_topics(settings.kafka)))
+    asyncio.run(kafka.produce(settings.kafka.bootstrap_servers, topic, messages))
+    console.print(f"published {len(messages):,} {what} to {topic}")

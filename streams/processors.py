@@ -13,12 +13,14 @@ import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Any, Protocol
 
 from clickhouse_connect.driver.client import Client
 from tenacity import AsyncRetrying, RetryCallState, stop_after_attempt, wait_exponential
 
 from schemas.records import DeadLetter, SourceRecord
 from schemas.settings import Settings, WarehouseSettings
+from sinks.reference_writers import Versioned
 from sinks.seen_events import SeenEventStore
 from sinks.warehouse import Warehouse
 from sinks.writers import DeadLetterWriter, ProductUsageWriter
@@ -31,6 +33,7 @@ from streams.stages.ingest import Decoder, IngestStep, ingest_batch
 from streams.stages.progress import SourcePartition
 from streams.stages.pseudonymize import PseudonymKey
 from streams.stages.seal import Sealer
+from streams.stages.sources.reference import Decoded
 
 log = logging.getLogger(__name__)
 
@@ -81,6 +84,12 @@ class RetryingInserter:
         outcome = state.outcome
         error = outcome.exception() if outcome is not None else None
         log.warning("insert into %s failed (attempt %d), retrying: %s", table, state.attempt_number, error)
+
+
+class ReferenceWriter(Protocol):
+    table: str
+
+    def write(self, client: Client, changes: Sequence[Versioned]) -> int: ...
 
 
 class InvalidInputFloodError(RuntimeError):
@@ -227,3 +236,42 @@ class DeadLetterMirror:
 
     async def process(self, letters: Sequence[DeadLetter]) -> None:
         await self._inserter.insert(self._writer.table, lambda client: self._writer.write(client, letters))
+
+
+class ReferenceProcessor:
+    """Reference-data batches (inventory, entitlements, directory): decode, dead-letter, mirror."""
+
+    def __init__(
+        self,
+        inserter: RetryingInserter,
+        decode: Callable[[SourceRecord], Decoded[Any]],
+        writer: ReferenceWriter,
+        sealer: Sealer | None,
+        send_dead_letters: SendDeadLetters,
+        clock: Clock = utc_now,
+    ) -> None:
+        self._inserter = inserter
+        self._decode = decode
+        self._writer = writer
+        self._sealer = sealer
+        self._send_dead_letters = send_dead_letters
+        self._clock = clock
+
+    async def process(self, records: Sequence[SourceRecord]) -> None:
+        now = self._clock()
+        changes: list[Versioned] = []
+        letters: list[DeadLetter] = []
+        for record in records:
+            decoded = self._decode(record)
+            letters.extend(to_dead_letter(r, now, self._sealer) for r in decoded.rejections)
+            if decoded.change is not None:
+                changes.append(Versioned(decoded.change, record.offset, now))
+        if letters:
+            await self._send_dead_letters(letters)
+        await self._inserter.insert(self._writer.table, lambda client: self._writer.write(client, changes))
+        if records:
+            topic = records[0].topic
+            metrics.MESSAGES_CONSUMED.labels(topic).inc(len(records))
+            for letter in letters:
+                metrics.EVENTS_INVALID.labels(topic, letter.stage).inc()
+                metrics.DEAD_LETTERS.labels(topic, letter.stage).inc()

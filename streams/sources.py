@@ -5,14 +5,19 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
+from typing import Any
 
 from schemas.records import SourceRecord
 from schemas.settings import Settings
+from sinks.reference_writers import DirectoryWriter, InventoryWriter, LicensePoolWriter
+from streams.processors import ReferenceWriter
 from streams.stages.decode import SizeLimits, decode_agent_usage
+from streams.stages.pseudonymize import PseudonymKey
 from streams.stages.sources.base import SourceDecoded
 from streams.stages.sources.entra import decode_entra
 from streams.stages.sources.okta import decode_okta
 from streams.stages.sources.osquery import decode_osquery
+from streams.stages.sources.reference import Decoded, decode_directory, decode_entitlement, decode_inventory
 
 Decoder = Callable[[SourceRecord], SourceDecoded]
 
@@ -39,4 +44,24 @@ def usage_sources(settings: Settings) -> list[UsageSourceSpec]:
         ),
         UsageSourceSpec("okta", kafka.okta_topic, decode_okta),
         UsageSourceSpec("entra", kafka.entra_topic, decode_entra),
+    ]
+
+
+@dataclass(frozen=True)
+class ReferenceSourceSpec:
+    """One reference-data topic: its decoder and the warehouse writer that mirrors it."""
+
+    name: str
+    topic: str
+    decode: Callable[[SourceRecord], Decoded[Any]]
+    writer: ReferenceWriter
+
+
+def reference_sources(settings: Settings, key: PseudonymKey) -> list[ReferenceSourceSpec]:
+    kafka = settings.kafka
+    directory = partial(decode_directory, key=key, keep_display_name=settings.privacy.store_raw_identities)
+    return [
+        ReferenceSourceSpec("inventory", kafka.inventory_topic, decode_inventory, InventoryWriter()),
+        ReferenceSourceSpec("entitlements", kafka.entitlements_topic, decode_entitlement, LicensePoolWriter()),
+        ReferenceSourceSpec("directory", kafka.directory_topic, directory, DirectoryWriter()),
     ]
