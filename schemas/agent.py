@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from enum import StrEnum
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Discriminator, Field, Tag, field_validator, model_validator
 
 from schemas.usage import Environment, SessionType
 
@@ -91,10 +91,44 @@ class AgentUsageEvent(BaseModel):
         return self
 
 
+class AgentHealthEvent(BaseModel):
+    """The agent's own figures, sent beside usage (``kind: "health"``, schema version 2): lets
+    operators tell a quiet device from a sick agent."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    event_id: Identifier
+    schema_version: Literal[2] = 2
+    kind: Literal["health"]
+    event_time: AwareDatetime
+    device_id: Identifier
+    agent_version: Annotated[str, Field(min_length=1, max_length=64)]
+    cpu_percent: Annotated[float, Field(ge=0, le=100_000, allow_inf_nan=False)]
+    memory_bytes: Annotated[int, Field(ge=0)]
+    uptime_seconds: Annotated[float, Field(ge=0, allow_inf_nan=False)] = 0.0
+    buffered_events: Annotated[int, Field(ge=0)] = 0
+
+    @field_validator("event_time")
+    @classmethod
+    def _to_utc(cls, value: datetime) -> datetime:
+        return value.astimezone(UTC)
+
+
+def _agent_message_kind(value: Any) -> str:
+    kind = value.get("kind") if isinstance(value, dict) else getattr(value, "kind", None)
+    return "health" if kind == "health" else "usage"
+
+
+AgentMessage = Annotated[
+    Annotated[AgentUsageEvent, Tag("usage")] | Annotated[AgentHealthEvent, Tag("health")],
+    Discriminator(_agent_message_kind),
+]
+
+
 class AgentUsageEnvelope(BaseModel):
     """Many events in one Kafka message: the cheap way to send an agent's buffer."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     schema_version: AgentSchemaVersion = AGENT_SCHEMA_VERSION
-    events: Annotated[list[AgentUsageEvent], Field(min_length=1, max_length=10_000)]
+    events: Annotated[list[AgentMessage], Field(min_length=1, max_length=10_000)]

@@ -8,11 +8,12 @@ from typing import Any
 import orjson
 from pydantic import BaseModel
 
-from schemas.agent import AgentUsageEnvelope, AgentUsageEvent
+from schemas.agent import AgentHealthEvent, AgentUsageEnvelope, AgentUsageEvent
 
 PUBLISHED: dict[str, type[BaseModel]] = {
     "agent_usage_event.schema.json": AgentUsageEvent,
     "agent_usage_envelope.schema.json": AgentUsageEnvelope,
+    "agent_health_event.schema.json": AgentHealthEvent,
 }
 
 

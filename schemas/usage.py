@@ -105,3 +105,17 @@ class UsageEvent:
     def attributed_user(self) -> str:
         """The person the use counts for: whoever connected, for remote sessions."""
         return self.originating_user or self.user
+
+
+@dataclass(frozen=True, slots=True)
+class AgentHealth:
+    """An agent's own resource figures at a moment; kept apart from usage."""
+
+    event_id: str
+    device_id: str
+    event_time: datetime
+    agent_version: str
+    cpu_percent: float
+    memory_bytes: int
+    uptime_seconds: float
+    buffered_events: int

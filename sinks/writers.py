@@ -8,6 +8,7 @@ from typing import Any
 from clickhouse_connect.driver.client import Client
 
 from schemas.records import DeadLetter, ProductMinuteRollup
+from schemas.usage import AgentHealth
 
 SourcePartition = tuple[str, int]
 
@@ -105,3 +106,31 @@ class DeadLetterWriter:
         ]
         client.insert(self.table, data, column_names=self.columns, column_oriented=True)
         return len(letters)
+
+
+class AgentHealthWriter:
+    """Agent health rows; written before the usage rows that record progress, so a crash
+    between the two replays both and the table's key collapses the repeat."""
+
+    table = "agent_health"
+    columns = (
+        "device_id",
+        "event_time",
+        "event_id",
+        "agent_version",
+        "cpu_percent",
+        "memory_bytes",
+        "uptime_seconds",
+        "buffered_events",
+    )
+
+    def write(self, client: Client, health: Sequence[AgentHealth]) -> int:
+        if not health:
+            return 0
+        rows = [
+            [h.device_id, h.event_time, h.event_id, h.agent_version, h.cpu_percent, h.memory_bytes, h.uptime_seconds,
+             h.buffered_events]
+            for h in health
+        ]  # fmt: skip
+        client.insert(self.table, rows, column_names=list(self.columns))
+        return len(rows)

@@ -23,7 +23,7 @@ from schemas.settings import Settings, WarehouseSettings
 from sinks.reference_writers import Versioned
 from sinks.seen_events import SeenEventStore
 from sinks.warehouse import Warehouse
-from sinks.writers import DeadLetterWriter, ProductUsageWriter
+from sinks.writers import AgentHealthWriter, DeadLetterWriter, ProductUsageWriter
 from streams import metrics
 from streams.stages.admit import Door, DoorPolicy, ScopeRules
 from streams.stages.dead_letter import to_dead_letter
@@ -153,6 +153,7 @@ class UsageProcessor:
         self._send_late = send_late
         self._clock = clock
         self._writer = ProductUsageWriter()
+        self._health = AgentHealthWriter()
         self._written: dict[SourcePartition, int] = {}
         self._loaded_topics: set[str] = set()
         self._windows = InvalidRatioWindows()
@@ -182,6 +183,8 @@ class UsageProcessor:
             await self._send_dead_letters(letters)
         if late:
             await self._send_late(late)
+        if step.health:
+            await self._inserter.insert(self._health.table, lambda client: self._health.write(client, step.health))
         await self._inserter.insert(self._writer.table, lambda client: self._writer.write(client, step.rollups))
         with_rows = {(r.source_topic, r.source_partition) for r in step.rollups}
         self._seen.record(step.counted, {p: o for p, o in step.last_offsets.items() if p in with_rows})

@@ -8,9 +8,9 @@ from typing import Any, get_args
 import orjson
 from pydantic import ValidationError
 
-from schemas.agent import AgentSchemaVersion, AgentUsageEnvelope, AgentUsageEvent
+from schemas.agent import AgentHealthEvent, AgentSchemaVersion, AgentUsageEnvelope, AgentUsageEvent
 from schemas.records import SourceRecord
-from schemas.usage import ExecutableRef, UsageEvent, UsageKind, UsageSource
+from schemas.usage import AgentHealth, ExecutableRef, UsageEvent, UsageKind, UsageSource
 from streams.stages.sources.base import SourceDecoded, describe_validation_error, reject
 
 KNOWN_VERSIONS = get_args(AgentSchemaVersion)
@@ -41,8 +41,31 @@ def decode_agent_usage(
     if size <= limits.max_event_bytes:
         fast = _decode_valid(record.value)
         if fast is not None:
-            return SourceDecoded(events=[to_usage_event(e, source_instance) for e in fast])
+            decoded = SourceDecoded()
+            for item in fast:
+                _add(decoded, item, source_instance)
+            return decoded
     return _decode_slowly(record, limits, source_instance)
+
+
+def _add(decoded: SourceDecoded, item: AgentUsageEvent | AgentHealthEvent, source_instance: str) -> None:
+    if isinstance(item, AgentHealthEvent):
+        decoded.health.append(to_agent_health(item))
+    else:
+        decoded.events.append(to_usage_event(item, source_instance))
+
+
+def to_agent_health(event: AgentHealthEvent) -> AgentHealth:
+    return AgentHealth(
+        event_id=event.event_id,
+        device_id=event.device_id,
+        event_time=event.event_time,
+        agent_version=event.agent_version,
+        cpu_percent=event.cpu_percent,
+        memory_bytes=event.memory_bytes,
+        uptime_seconds=event.uptime_seconds,
+        buffered_events=event.buffered_events,
+    )
 
 
 def to_usage_event(event: AgentUsageEvent, source_instance: str) -> UsageEvent:
@@ -74,10 +97,12 @@ def to_usage_event(event: AgentUsageEvent, source_instance: str) -> UsageEvent:
     )
 
 
-def _decode_valid(raw: bytes) -> list[AgentUsageEvent] | None:
+def _decode_valid(raw: bytes) -> list[AgentUsageEvent | AgentHealthEvent] | None:
     try:
         if b'"events"' in raw:
             return AgentUsageEnvelope.model_validate_json(raw).events
+        if b'"health"' in raw:
+            return [AgentHealthEvent.model_validate_json(raw)]
         return [AgentUsageEvent.model_validate_json(raw)]
     except ValidationError:
         return None
@@ -127,8 +152,9 @@ def _decode_one(
         reason = f"{where}event of {len(payload)} bytes exceeds {limits.max_event_bytes}"
         decoded.rejections.append(reject(record, reason, payload=payload, index=index))
         return
+    model = AgentHealthEvent if isinstance(item, dict) and item.get("kind") == "health" else AgentUsageEvent
     try:
-        decoded.events.append(to_usage_event(AgentUsageEvent.model_validate(item), instance))
+        _add(decoded, model.model_validate(item), instance)
     except ValidationError as exc:
         reason = where + describe_validation_error(exc)
         decoded.rejections.append(reject(record, reason, payload=payload, index=index))

@@ -10,7 +10,7 @@ from datetime import datetime
 import orjson
 
 from schemas.records import PlacedUsage, ProductMinuteRollup, Rejection, SourceRecord
-from schemas.usage import UsageEvent
+from schemas.usage import AgentHealth, UsageEvent
 from streams.stages.admit import Door, Verdict
 from streams.stages.aggregate import aggregate_usage, event_minute_ms
 from streams.stages.decode import DEFAULT_LIMITS, decode_agent_usage
@@ -36,6 +36,7 @@ class IngestStep:
     out_of_scope: Counter[str]
     duplicates: int
     counted: dict[SourcePartition, list[SeenKey]]
+    health: list[AgentHealth]
     events: int
     already_written: int
     last_offsets: dict[SourcePartition, int]
@@ -60,6 +61,7 @@ def ingest_batch(
     rejections: list[Rejection] = []
     late: list[Rejection] = []
     out_of_scope: Counter[str] = Counter()
+    health: list[AgentHealth] = []
     for record in fresh:
         if len(record.value) > max_message_bytes:
             reason = f"message of {len(record.value)} bytes exceeds {max_message_bytes}"
@@ -67,6 +69,7 @@ def ingest_batch(
             continue
         decoded = decode(record)
         rejections.extend(decoded.rejections)
+        health.extend(decoded.health)
         for event in decoded.events:
             judgement = door.judge(event, now)
             if judgement.verdict is Verdict.ADMIT:
@@ -86,6 +89,7 @@ def ingest_batch(
         out_of_scope=out_of_scope,
         duplicates=len(admitted) - len(first_copies),
         counted=counted,
+        health=health,
         events=len(usages),
         already_written=len(records) - len(fresh),
         last_offsets=marks,

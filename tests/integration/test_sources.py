@@ -51,14 +51,17 @@ def fixture_payloads(source: str) -> list[bytes]:
     return [p.read_bytes() for p in sorted(folder.glob("*.json")) + sorted((folder / "invalid").glob("*.json"))]
 
 
-def expected(source: UsageSourceSpec, payloads: list[bytes]) -> tuple[Counter[str], int]:
-    events: Counter[str] = Counter()
-    rejected = 0
+def expected(source: UsageSourceSpec, payloads: list[bytes]) -> tuple[Counter[str], int, int]:
+    """Events per product, counting an event id once (fixtures of one source may describe the
+    same observation in two formats), rejections, and health reports."""
+    products: dict[str, str] = {}
+    rejected = health = 0
     for offset, payload in enumerate(payloads):
         decoded = source.decode(SourceRecord(source.topic, 0, offset, payload))
-        events.update(provisional_product(e) for e in decoded.events)
+        products.update((e.event_id, provisional_product(e)) for e in decoded.events)
         rejected += len(decoded.rejections)
-    return events, rejected
+        health += len(decoded.health)
+    return Counter(products.values()), rejected, health
 
 
 def run_worker(pipeline: Pipeline) -> None:
@@ -73,20 +76,23 @@ def run_worker(pipeline: Pipeline) -> None:
 def test_every_source_lands_in_the_warehouse(embedded_pipeline):
     pipeline = embedded_pipeline
     truth_events: Counter[str] = Counter()
-    truth_rejected = 0
+    truth_rejected = truth_health = 0
     for source in sources_for(pipeline):
         payloads = fixture_payloads(source.name)
         assert payloads, f"no fixtures for {source.name}"
-        events, rejected = expected(source, payloads)
+        events, rejected, health = expected(source, payloads)
         assert events, f"{source.name} fixtures hold no usable event"
         truth_events += events
         truth_rejected += rejected
+        truth_health += health
         asyncio.run(produce(BOOTSTRAP, source.topic, [(b"fixture", p) for p in payloads]))
     run_worker(pipeline)
     rows = pipeline.query("SELECT product, sum(event_count) AS n FROM product_usage_per_minute GROUP BY product")
     assert {r["product"]: int(r["n"]) for r in rows} == dict(truth_events)
     dead = pipeline.query("SELECT count() AS n FROM dead_letters FINAL")
     assert int(dead[0]["n"]) == truth_rejected
+    assert truth_health > 0
+    assert int(pipeline.query("SELECT count() AS n FROM agent_health FINAL")[0]["n"]) == truth_health
 
 
 def with_canary(source: UsageSourceSpec, payload: bytes) -> bytes | None:

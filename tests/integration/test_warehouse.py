@@ -11,9 +11,10 @@ from clickhouse_connect.driver.client import Client
 
 from schemas.records import DeadLetter, ProductMinuteRollup
 from schemas.settings import WarehouseSettings
+from schemas.usage import AgentHealth
 from sinks.migrate import Migration, MigrationError, apply_migrations, bundled_migrations
 from sinks.warehouse import connect_warehouse
-from sinks.writers import DeadLetterWriter, ProductUsageWriter
+from sinks.writers import AgentHealthWriter, DeadLetterWriter, ProductUsageWriter
 
 pytestmark = pytest.mark.clickhouse
 
@@ -59,6 +60,7 @@ def test_an_edited_released_migration_is_refused(warehouse):
     [
         pytest.param(ProductUsageWriter(), ProductMinuteRollup, id="product usage"),
         pytest.param(DeadLetterWriter(), DeadLetter, id="dead letters"),
+        pytest.param(AgentHealthWriter(), AgentHealth, id="agent health"),
     ],
 )
 def test_writers_cover_every_table_column_and_match_their_row_type(warehouse, writer, row_type):

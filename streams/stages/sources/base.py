@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from pydantic import ValidationError
 
 from schemas.records import Rejection, SourceRecord
-from schemas.usage import UsageEvent
+from schemas.usage import AgentHealth, UsageEvent
 
 STAGE = "decode"
 MAX_REASON_ERRORS = 5
@@ -20,6 +20,7 @@ class SourceDecoded:
 
     events: list[UsageEvent] = field(default_factory=list)
     rejections: list[Rejection] = field(default_factory=list)
+    health: list[AgentHealth] = field(default_factory=list)
 
 
 def describe_validation_error(error: ValidationError) -> str:

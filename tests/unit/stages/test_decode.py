@@ -134,3 +134,25 @@ def test_size_limits_dead_letter_only_what_is_too_large(payload, limits, reason_
     [rejection] = decoded.rejections
     assert reason_part in rejection.reason
     assert len(decoded.events) == valid_left
+
+
+def test_health_events_are_read_apart_from_usage():
+    envelope = {
+        "events": [
+            agent_event(),
+            {"event_id": "h1", "kind": "health", "event_time": "2026-11-27T10:00:00+01:00", "device_id": "WS-1",
+             "agent_version": "1.0", "cpu_percent": 1.5, "memory_bytes": 1024},
+        ]
+    }  # fmt: skip
+    decoded = decode_agent_usage(record(envelope))
+    assert len(decoded.events) == 1
+    [health] = decoded.health
+    assert health.device_id == "WS-1" and health.event_time.utcoffset().total_seconds() == 0
+
+
+def test_a_bad_health_event_is_rejected_with_its_own_reason():
+    bad = {"event_id": "h1", "kind": "health", "event_time": "2026-11-27T10:00:00Z", "device_id": "WS-1"}
+    decoded = decode_agent_usage(record({"events": [agent_event(), bad]}))
+    assert len(decoded.events) == 1 and decoded.health == []
+    [rejection] = decoded.rejections
+    assert rejection.reason.startswith("events[1]: agent_version")

@@ -22,7 +22,9 @@ def test_all_fixtures_flow_through_the_batch_step():
     step = ingest(batch)
     assert step.rejections == [] and step.late == []
     documents = [orjson.loads(p.read_bytes()) for p in agent_fixtures()]
-    assert step.events == sum(len(d["events"]) if "events" in d else 1 for d in documents)
+    usage = [e for d in documents for e in d.get("events", [d]) if e.get("kind") != "health"]
+    assert step.events == len(usage)
+    assert len(step.health) == sum(e.get("kind") == "health" for d in documents for e in d.get("events", [d]))
     assert {r.product for r in step.rollups} >= {"excel.exe", "adobe photoshop 2025", "code"}
 
 
