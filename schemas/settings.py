@@ -93,6 +93,8 @@ class ScopeSettings(_Section):
     """What is monitored. Lists are JSON in the environment, e.g. ``'["keepass.exe"]'``.
 
     Excluded events are dropped before anything is stored and only counted in metrics.
+    Departments come from the directory (``seatmeter import directory``), matched on the
+    attributed user's pseudonym and re-read every ``directory_refresh_seconds``.
     """
 
     exclude_applications: tuple[str, ...] = ()
@@ -100,6 +102,9 @@ class ScopeSettings(_Section):
     exclude_environments: tuple[Environment, ...] = ()
     include_device_groups: tuple[str, ...] = ()
     exclude_device_groups: tuple[str, ...] = ()
+    include_departments: tuple[str, ...] = ()
+    exclude_departments: tuple[str, ...] = ()
+    directory_refresh_seconds: float = Field(default=300.0, gt=0)
 
 
 class PrivacySettings(_Section):

@@ -59,6 +59,17 @@ class DirectoryWriter:
     def write(self, client: Client, changes: Sequence[Versioned]) -> int:
         return _insert(client, self.table, self.columns, [self._row(v.change, v.offset) for v in changes])
 
+    def departments(self, client: Client) -> dict[str, str]:
+        """Department per pseudonym, aliases included: what a scope by department needs."""
+        rows = client.query(
+            "SELECT user_key, alias_keys, department FROM directory_people FINAL WHERE is_deleted = 0"
+        ).result_rows
+        found: dict[str, str] = {}
+        for user_key, alias_keys, department in rows:
+            for key in (user_key, *alias_keys):
+                found[key] = department
+        return found
+
     @staticmethod
     def _row(change: DirectoryChange, offset: int) -> list[Any]:
         person = change.entry

@@ -28,6 +28,7 @@ class ProductUsageWriter:
         "source_partition",
         "batch_last_offset",
         "event_ids",
+        "pseudonym_key_id",
     )
 
     def written_offsets(self, client: Client, topic: str) -> dict[SourcePartition, int]:
@@ -51,7 +52,7 @@ class ProductUsageWriter:
         )
         return [(int(day), str(event_id)) for day, event_id in result.result_rows]
 
-    def write(self, client: Client, rollups: Sequence[ProductMinuteRollup]) -> int:
+    def write(self, client: Client, rollups: Sequence[ProductMinuteRollup], key_id: str = "") -> int:
         if not rollups:
             return 0
         data: list[list[Any]] = [
@@ -65,6 +66,7 @@ class ProductUsageWriter:
             [r.source_partition for r in rollups],
             [r.batch_last_offset for r in rollups],
             [list(r.event_ids) for r in rollups],
+            [key_id] * len(rollups),
         ]
         client.insert(self.table, data, column_names=self.columns, column_oriented=True)
         return len(rollups)

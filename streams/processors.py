@@ -20,7 +20,7 @@ from tenacity import AsyncRetrying, RetryCallState, stop_after_attempt, wait_exp
 
 from schemas.records import DeadLetter, SourceRecord
 from schemas.settings import Settings, WarehouseSettings
-from sinks.reference_writers import Versioned
+from sinks.reference_writers import DirectoryWriter, Versioned
 from sinks.seen_events import SeenEventStore
 from sinks.warehouse import Warehouse
 from sinks.writers import AgentHealthWriter, DeadLetterWriter, ProductUsageWriter
@@ -104,6 +104,7 @@ class IngestRules:
     limits: SizeLimits
     invalid_ratio: InvalidRatioLimit
     sealer: Sealer | None
+    directory_refresh: timedelta = timedelta(minutes=5)
 
 
 def build_ingest_rules(settings: Settings, key: PseudonymKey) -> IngestRules:
@@ -115,6 +116,8 @@ def build_ingest_rules(settings: Settings, key: PseudonymKey) -> IngestRules:
             exclude_environments=scope.exclude_environments,
             include_device_groups=scope.include_device_groups,
             exclude_device_groups=scope.exclude_device_groups,
+            include_departments=scope.include_departments,
+            exclude_departments=scope.exclude_departments,
         ),
         allowed_clock_skew=timedelta(seconds=ingest.allowed_clock_skew_seconds),
         allowed_lateness=timedelta(seconds=ingest.allowed_lateness_seconds),
@@ -124,6 +127,7 @@ def build_ingest_rules(settings: Settings, key: PseudonymKey) -> IngestRules:
         limits=SizeLimits(ingest.max_message_bytes, ingest.max_event_bytes),
         invalid_ratio=InvalidRatioLimit(ingest.invalid_ratio_max, ingest.invalid_ratio_window),
         sealer=None if settings.privacy.store_raw_identities else Sealer(key),
+        directory_refresh=timedelta(seconds=scope.directory_refresh_seconds),
     )
 
 
@@ -149,6 +153,8 @@ class UsageProcessor:
         self._decode = decode
         self._seen = seen
         self._reconciled: set[SourcePartition] = set()
+        self._directory: dict[str, str] = {}
+        self._directory_read_at: datetime | None = None
         self._send_dead_letters = send_dead_letters
         self._send_late = send_late
         self._clock = clock
@@ -169,8 +175,17 @@ class UsageProcessor:
         now = self._clock()
         await self._reconcile_seen({(r.topic, r.partition) for r in records}, now)
         rules = self._rules
+        departments = await self._departments(now)
         step = ingest_batch(
-            records, self._written, self._key, rules.door, now, self._decode, rules.limits.max_message_bytes, self._seen
+            records,
+            self._written,
+            self._key,
+            rules.door,
+            now,
+            self._decode,
+            rules.limits.max_message_bytes,
+            self._seen,
+            departments,
         )
         flood = check_invalid_ratio(
             self._windows, step.messages_by_partition, step.invalid_by_partition, rules.invalid_ratio
@@ -185,11 +200,21 @@ class UsageProcessor:
             await self._send_late(late)
         if step.health:
             await self._inserter.insert(self._health.table, lambda client: self._health.write(client, step.health))
-        await self._inserter.insert(self._writer.table, lambda client: self._writer.write(client, step.rollups))
+        key_id = self._key.key_id
+        await self._inserter.insert(self._writer.table, lambda c: self._writer.write(c, step.rollups, key_id))
         with_rows = {(r.source_topic, r.source_partition) for r in step.rollups}
         self._seen.record(step.counted, {p: o for p, o in step.last_offsets.items() if p in with_rows})
         self._written.update(step.last_offsets)
         self._count(records, step, letters)
+
+    async def _departments(self, now: datetime) -> dict[str, str] | None:
+        """The directory's departments, re-read from the warehouse now and then; only when scoped."""
+        if not self._rules.door.policy.scope.uses_departments:
+            return None
+        if self._directory_read_at is None or now - self._directory_read_at > self._rules.directory_refresh:
+            self._directory = await self._warehouse.run(DirectoryWriter().departments)
+            self._directory_read_at = now
+        return self._directory
 
     async def _reconcile_seen(self, partitions: set[SourcePartition], now: datetime) -> None:
         """Bring the local record of counted events level with the warehouse, once per assignment."""

@@ -6,6 +6,7 @@
 -- everything at or below it, so a batch replayed after a crash never lands twice.
 -- event_ids lists the events counted in the row's minute, so that a duplicate delivered later
 -- (a re-sent buffer) is recognized even after the worker's local record is lost.
+-- pseudonym_key_id names the key that made the pseudonyms in users, so a rotation shows.
 -- A materialized view would not do: its target is written apart from the source table, so a
 -- crash between the two would break the record of progress. The aggregating projection lives
 -- inside each data part and so commits with it; per-minute queries read it, not the rows.
@@ -22,6 +23,7 @@ CREATE TABLE IF NOT EXISTS product_usage_1m_parts
     source_partition  UInt32,
     batch_last_offset UInt64,
     event_ids         Array(String) CODEC(ZSTD(3)),
+    pseudonym_key_id  LowCardinality(String),
     inserted_at       DateTime64(3, 'UTC') DEFAULT now64(3),
     PROJECTION per_minute
     (

@@ -36,6 +36,12 @@ class ScopeRules:
     exclude_environments: tuple[Environment, ...] = ()
     include_device_groups: tuple[str, ...] = ()
     exclude_device_groups: tuple[str, ...] = ()
+    include_departments: tuple[str, ...] = ()
+    exclude_departments: tuple[str, ...] = ()
+
+    @property
+    def uses_departments(self) -> bool:
+        return bool(self.include_departments or self.exclude_departments)
 
     def application_pattern(self) -> re.Pattern[str] | None:
         if not self.exclude_applications:
@@ -65,9 +71,12 @@ class Door:
     def __init__(self, policy: DoorPolicy) -> None:
         self.policy = policy
         self._apps = policy.scope.application_pattern()
+        self._include_departments = {d.casefold() for d in policy.scope.include_departments}
+        self._exclude_departments = {d.casefold() for d in policy.scope.exclude_departments}
 
-    def judge(self, event: UsageEvent, now: datetime) -> Judgement:
-        out_of_scope = self._scope_rule(event)
+    def judge(self, event: UsageEvent, now: datetime, department: str | None = None) -> Judgement:
+        """``department`` is the attributed user's, from the directory (``None`` when unknown)."""
+        out_of_scope = self._scope_rule(event) or self._department_rule(department)
         if out_of_scope:
             return Judgement(Verdict.OUT_OF_SCOPE, out_of_scope)
         ahead = event.event_time - now
@@ -99,6 +108,14 @@ class Door:
             return "excluded device group"
         if scope.include_device_groups and group not in scope.include_device_groups:
             return "device group not included"
+        return None
+
+    def _department_rule(self, department: str | None) -> str | None:
+        folded = (department or "").casefold()
+        if self._exclude_departments and folded in self._exclude_departments:
+            return "excluded department"
+        if self._include_departments and folded not in self._include_departments:
+            return "department not included"
         return None
 
 

@@ -53,9 +53,11 @@ def ingest_batch(
     decode: Decoder = decode_agent_usage,
     max_message_bytes: int = DEFAULT_LIMITS.max_message_bytes,
     seen: SeenEvents = NOTHING_SEEN,
+    departments: Mapping[str, str] | None = None,
 ) -> IngestStep:
     """Skip what the warehouse holds, decode, apply the rules at the door, drop duplicates,
-    name the product, pseudonymize and aggregate. ``decode`` is the source's decoder."""
+    name the product, pseudonymize and aggregate. ``decode`` is the source's decoder;
+    ``departments`` maps user pseudonyms to departments when the scope is by department."""
     fresh = unwritten(records, written)
     admitted: list[tuple[UsageEvent, SourceRecord]] = []
     rejections: list[Rejection] = []
@@ -71,7 +73,10 @@ def ingest_batch(
         rejections.extend(decoded.rejections)
         health.extend(decoded.health)
         for event in decoded.events:
-            judgement = door.judge(event, now)
+            department = None
+            if departments is not None:
+                department = departments.get(pseudonymize(event.attributed_user, key))
+            judgement = door.judge(event, now, department)
             if judgement.verdict is Verdict.ADMIT:
                 admitted.append((event, record))
             elif judgement.verdict is Verdict.OUT_OF_SCOPE:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -75,3 +76,29 @@ def test_a_tombstone_removes_a_pool_and_a_replay_changes_nothing(embedded_pipeli
     pools = pipeline.query("SELECT pool_id FROM license_pools FINAL ORDER BY pool_id")
     assert len(pools) == 4
     assert "m365-e3" not in {p["pool_id"] for p in pools}
+
+
+def test_scope_by_department_drops_a_departments_use_at_ingest(embedded_pipeline):
+    pipeline = embedded_pipeline
+    reference_topics(pipeline)
+    pipeline.extra_env["SEATMETER_SCOPE__EXCLUDE_DEPARTMENTS"] = '["Finance"]'
+    pipeline.cli("import", "directory", str(REFERENCE / "directory.csv"))
+    run_worker(pipeline)
+    now = datetime.now(UTC)
+    people = ["marta.keller@example.com", "dara.obrien@example.com", "CORP\\asilva", "nobody@example.com"]
+    events = [
+        {"event_id": f"e{i}", "event_time": (now - timedelta(minutes=5)).isoformat(), "device_id": f"WS-{i}",
+         "user": user, "executable": {"path": "C:\\x\\tool.exe", "file_name": "tool.exe"}, "kind": "sample",
+         "active_seconds": 10, "idle_seconds": 0, "interval_seconds": 60}
+        for i, user in enumerate(people)
+    ]  # fmt: skip
+    asyncio.run(produce(BOOTSTRAP, pipeline.topic, [(e["device_id"].encode(), json.dumps(e).encode()) for e in events]))
+    worker = pipeline.start_worker()
+    try:
+        worker.wait_metric("seatmeter_events_out_of_scope_total", 2)
+        pipeline.wait_caught_up()
+        assert worker.metric("seatmeter_events_out_of_scope_total") == 2
+    finally:
+        assert worker.stop() == 0
+    [row] = pipeline.query("SELECT uniqExactArray(users) AS users FROM product_usage_1m_parts")
+    assert int(row["users"]) == 2

@@ -3,10 +3,12 @@ from datetime import UTC, datetime, timedelta
 import orjson
 import pytest
 
+from schemas.settings import Settings
+from streams.sources import usage_sources
 from streams.stages.admit import Door, DoorPolicy, ScopeRules
 from streams.stages.ingest import ingest_batch
 from streams.stages.pseudonymize import PseudonymKey, pseudonymize
-from tests.unit.helpers import agent_event, agent_fixtures, record
+from tests.unit.helpers import FIXTURES, agent_event, agent_fixtures, record
 
 KEY = PseudonymKey("k1", b"test")
 NOW = datetime(2026, 11, 27, 18, 0, tzinfo=UTC)
@@ -153,3 +155,34 @@ def test_same_id_in_another_partition_is_another_device_and_counts():
         [record(agent_event(event_id="same"), partition=0), record(agent_event(event_id="same"), partition=1)]
     )
     assert step.duplicates == 0 and step.events == 2
+
+
+@pytest.mark.parametrize(
+    ("scope", "counted"),
+    [
+        pytest.param(ScopeRules(exclude_departments=("finance",)), ["ben", "cy"], id="excluded department, any case"),
+        pytest.param(ScopeRules(include_departments=("Finance",)), ["ana"], id="only an included department"),
+        pytest.param(ScopeRules(), ["ana", "ben", "cy"], id="no department rule"),
+    ],
+)
+def test_scope_by_department_uses_the_directory(scope, counted):
+    departments = {pseudonymize("ana", KEY): "Finance", pseudonymize("ben", KEY): "Sales"}
+    batch = [record(agent_event(event_id=u, user=u), offset=i) for i, u in enumerate(["ana", "ben", "cy"])]
+    step = ingest_batch(batch, {}, KEY, Door(DoorPolicy(scope=scope)), NOW, departments=departments)
+    users = {u for r in step.rollups for u in r.users}
+    assert users == {pseudonymize(u, KEY) for u in counted}
+
+
+@pytest.mark.parametrize("source", usage_sources(Settings()), ids=lambda s: s.name)
+def test_every_stage_runs_over_every_sources_fixtures(source):
+    """Valid samples of every source pass the whole batch step; invalid ones become dead letters."""
+    folder = FIXTURES / source.name
+    valid = [record(p.read_bytes(), offset=i) for i, p in enumerate(sorted(folder.glob("*.json")))]
+    invalid = [record(p.read_bytes(), offset=100 + i) for i, p in enumerate(sorted(folder.glob("invalid/*.json")))]
+    door = Door(DoorPolicy(allowed_lateness=timedelta(days=3650)))
+    step = ingest_batch(valid + invalid, {}, KEY, door, NOW, source.decode)
+    assert step.events > 0 and step.rollups
+    assert {r.record.offset for r in step.rejections} >= {rec.offset for rec in invalid}
+    assert all(r.reason for r in step.rejections)
+    raw_users = {e.user for rec in valid for e in source.decode(rec).events}
+    assert not any(user in repr(step.rollups) for user in raw_users)
