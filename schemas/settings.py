@@ -106,6 +106,10 @@ class ScopeSettings(_Section):
     exclude_departments: tuple[str, ...] = ()
     directory_refresh_seconds: float = Field(default=300.0, gt=0)
 
+    @property
+    def uses_departments(self) -> bool:
+        return bool(self.include_departments or self.exclude_departments)
+
 
 class PrivacySettings(_Section):
     """How user identities are pseudonymized at ingest.

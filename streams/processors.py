@@ -25,7 +25,7 @@ from sinks.seen_events import SeenEventStore
 from sinks.warehouse import Warehouse
 from sinks.writers import AgentHealthWriter, DeadLetterWriter, ProductUsageWriter
 from streams import metrics
-from streams.stages.admit import Door, DoorPolicy, ScopeRules
+from streams.stages.admit import Door, DoorPolicy
 from streams.stages.dead_letter import to_dead_letter
 from streams.stages.decode import SizeLimits
 from streams.stages.guard import InvalidRatioLimit, InvalidRatioWindows, check_invalid_ratio
@@ -110,15 +110,7 @@ class IngestRules:
 def build_ingest_rules(settings: Settings, key: PseudonymKey) -> IngestRules:
     ingest, scope = settings.ingest, settings.scope
     policy = DoorPolicy(
-        scope=ScopeRules(
-            exclude_applications=scope.exclude_applications,
-            include_environments=scope.include_environments,
-            exclude_environments=scope.exclude_environments,
-            include_device_groups=scope.include_device_groups,
-            exclude_device_groups=scope.exclude_device_groups,
-            include_departments=scope.include_departments,
-            exclude_departments=scope.exclude_departments,
-        ),
+        scope=scope,
         allowed_clock_skew=timedelta(seconds=ingest.allowed_clock_skew_seconds),
         allowed_lateness=timedelta(seconds=ingest.allowed_lateness_seconds),
     )

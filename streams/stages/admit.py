@@ -13,7 +13,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
 
-from schemas.usage import Environment, UsageEvent
+from schemas.settings import ScopeSettings
+from schemas.usage import UsageEvent
 
 
 class Verdict(StrEnum):
@@ -24,34 +25,8 @@ class Verdict(StrEnum):
 
 
 @dataclass(frozen=True, slots=True)
-class ScopeRules:
-    """What is monitored. Empty include lists mean everything; excludes always win.
-
-    ``exclude_applications`` holds case-insensitive glob patterns matched against the file name
-    and the full path (``keepass.exe``, ``*\\\\Password Safe\\\\*``) or the SaaS app name.
-    """
-
-    exclude_applications: tuple[str, ...] = ()
-    include_environments: tuple[Environment, ...] = ()
-    exclude_environments: tuple[Environment, ...] = ()
-    include_device_groups: tuple[str, ...] = ()
-    exclude_device_groups: tuple[str, ...] = ()
-    include_departments: tuple[str, ...] = ()
-    exclude_departments: tuple[str, ...] = ()
-
-    @property
-    def uses_departments(self) -> bool:
-        return bool(self.include_departments or self.exclude_departments)
-
-    def application_pattern(self) -> re.Pattern[str] | None:
-        if not self.exclude_applications:
-            return None
-        return re.compile("|".join(fnmatch.translate(p.casefold()) for p in self.exclude_applications))
-
-
-@dataclass(frozen=True, slots=True)
 class DoorPolicy:
-    scope: ScopeRules = ScopeRules()
+    scope: ScopeSettings = ScopeSettings()
     allowed_clock_skew: timedelta = timedelta(minutes=5)
     allowed_lateness: timedelta = timedelta(days=7)
 
@@ -70,7 +45,7 @@ class Door:
 
     def __init__(self, policy: DoorPolicy) -> None:
         self.policy = policy
-        self._apps = policy.scope.application_pattern()
+        self._apps = _application_pattern(policy.scope.exclude_applications)
         self._include_departments = {d.casefold() for d in policy.scope.include_departments}
         self._exclude_departments = {d.casefold() for d in policy.scope.exclude_departments}
 
@@ -117,6 +92,13 @@ class Door:
         if self._include_departments and folded not in self._include_departments:
             return "department not included"
         return None
+
+
+def _application_pattern(patterns: tuple[str, ...]) -> re.Pattern[str] | None:
+    """Case-insensitive globs on file name, full path or SaaS app name, compiled into one regex."""
+    if not patterns:
+        return None
+    return re.compile("|".join(fnmatch.translate(p.casefold()) for p in patterns))
 
 
 def _application_names(event: UsageEvent) -> tuple[str, ...]:

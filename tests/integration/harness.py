@@ -90,6 +90,15 @@ class Pipeline:
     def wait_caught_up(self, timeout: float = 180) -> None:
         self.cli("lag", "--wait", "--timeout", str(timeout), timeout=timeout + 30)
 
+    def run_until_caught_up(self) -> None:
+        """Start a worker, let it commit everything there is, and stop it cleanly."""
+        worker = self.start_worker()
+        try:
+            worker.wait_metric("seatmeter_messages_consumed_total", 1)
+            self.wait_caught_up()
+        finally:
+            assert worker.stop() == 0
+
     def kcat_produce(self, messages: list[tuple[bytes, bytes]]) -> None:
         lines = b"".join(key + b"\t" + value + b"\n" for key, value in messages)
         subprocess.run(

@@ -43,15 +43,6 @@ def send(pipeline: Pipeline, documents: list[object]) -> None:
     asyncio.run(produce(BOOTSTRAP, pipeline.topic, messages))
 
 
-def run_until_caught_up(pipeline: Pipeline) -> None:
-    worker = pipeline.start_worker()
-    try:
-        worker.wait_metric("seatmeter_messages_consumed_total", 1)
-        pipeline.wait_caught_up()
-    finally:
-        assert worker.stop() == 0
-
-
 def active_seconds(pipeline: Pipeline) -> float:
     rows = pipeline.query("SELECT sum(active_seconds) AS s FROM product_usage_per_minute")
     return float(rows[0]["s"] or 0)
@@ -61,7 +52,7 @@ def test_dead_letters_replayed_after_a_fix_are_counted(embedded_pipeline):
     pipeline = embedded_pipeline
     pipeline.extra_env["SEATMETER_INGEST__ALLOWED_CLOCK_SKEW_SECONDS"] = "0"
     send(pipeline, [{"events": [event("now", 5), event("ahead", -2)]}])
-    run_until_caught_up(pipeline)
+    pipeline.run_until_caught_up()
     assert active_seconds(pipeline) == 30
     [letter] = pipeline.query("SELECT stage, reason, sealed FROM dead_letters FINAL")
     assert letter["stage"] == "admit" and "ahead of the worker clock" in letter["reason"]
@@ -70,7 +61,7 @@ def test_dead_letters_replayed_after_a_fix_are_counted(embedded_pipeline):
     del pipeline.extra_env["SEATMETER_INGEST__ALLOWED_CLOCK_SKEW_SECONDS"]
     out = pipeline.cli("dlq", "replay", "--stage", "admit")
     assert "1 of 1 dead letters selected" in out
-    run_until_caught_up(pipeline)
+    pipeline.run_until_caught_up()
     assert active_seconds(pipeline) == 60
 
 
@@ -92,7 +83,7 @@ def test_a_raw_identity_is_found_nowhere_after_ingest(embedded_pipeline):
             b'{"user": "' + CANARY.replace("\\", "\\\\").encode() + b'", "kind": 7}',
         ],
     )
-    run_until_caught_up(pipeline)
+    pipeline.run_until_caught_up()
 
     places = {f"topic {t}": topic_text(t) for t in pipeline_topics_after_ingest(pipeline)}
     places.update({f"table {t}": table_text(pipeline, t) for t in warehouse_tables(pipeline)})

@@ -34,15 +34,6 @@ def reference_topics(pipeline: Pipeline) -> KafkaSettings:
     return kafka
 
 
-def run_worker(pipeline: Pipeline) -> None:
-    worker = pipeline.start_worker()
-    try:
-        worker.wait_metric("seatmeter_messages_consumed_total", 1)
-        pipeline.wait_caught_up()
-    finally:
-        assert worker.stop() == 0
-
-
 def test_imports_and_inventory_land_in_the_warehouse(embedded_pipeline):
     pipeline = embedded_pipeline
     kafka = reference_topics(pipeline)
@@ -52,7 +43,7 @@ def test_imports_and_inventory_land_in_the_warehouse(embedded_pipeline):
     software = sum(len(json.loads(s)["software"]) for s in snapshots)
     keyed = [(json.loads(s)["device_id"].encode(), s) for s in snapshots]
     asyncio.run(produce(BOOTSTRAP, kafka.inventory_topic, [*keyed, (b"WS-BROKEN", b"{not json")]))
-    run_worker(pipeline)
+    pipeline.run_until_caught_up()
 
     pools = pipeline.query("SELECT pool_id, seats, license_model FROM license_pools FINAL ORDER BY pool_id")
     assert len(pools) == 5 and {p["license_model"] for p in pools} >= {"subscription_seat", "per_core"}
@@ -72,7 +63,7 @@ def test_a_tombstone_removes_a_pool_and_a_replay_changes_nothing(embedded_pipeli
     pipeline.cli("import", "entitlements", str(REFERENCE / "entitlements.yaml"))
     pipeline.cli("import", "entitlements", str(REFERENCE / "entitlements.yaml"))
     asyncio.run(produce(BOOTSTRAP, kafka.entitlements_topic, [(b"m365-e3", b"")]))
-    run_worker(pipeline)
+    pipeline.run_until_caught_up()
     pools = pipeline.query("SELECT pool_id FROM license_pools FINAL ORDER BY pool_id")
     assert len(pools) == 4
     assert "m365-e3" not in {p["pool_id"] for p in pools}
@@ -83,7 +74,7 @@ def test_scope_by_department_drops_a_departments_use_at_ingest(embedded_pipeline
     reference_topics(pipeline)
     pipeline.extra_env["SEATMETER_SCOPE__EXCLUDE_DEPARTMENTS"] = '["Finance"]'
     pipeline.cli("import", "directory", str(REFERENCE / "directory.csv"))
-    run_worker(pipeline)
+    pipeline.run_until_caught_up()
     now = datetime.now(UTC)
     people = ["marta.keller@example.com", "dara.obrien@example.com", "CORP\\asilva", "nobody@example.com"]
     events = [

@@ -64,15 +64,6 @@ def expected(source: UsageSourceSpec, payloads: list[bytes]) -> tuple[Counter[st
     return Counter(products.values()), rejected, health
 
 
-def run_worker(pipeline: Pipeline) -> None:
-    worker = pipeline.start_worker()
-    try:
-        worker.wait_metric("seatmeter_messages_consumed_total", 1)
-        pipeline.wait_caught_up()
-    finally:
-        assert worker.stop() == 0
-
-
 def test_every_source_lands_in_the_warehouse(embedded_pipeline):
     pipeline = embedded_pipeline
     truth_events: Counter[str] = Counter()
@@ -86,7 +77,7 @@ def test_every_source_lands_in_the_warehouse(embedded_pipeline):
         truth_rejected += rejected
         truth_health += health
         asyncio.run(produce(BOOTSTRAP, source.topic, [(b"fixture", p) for p in payloads]))
-    run_worker(pipeline)
+    pipeline.run_until_caught_up()
     rows = pipeline.query("SELECT product, sum(event_count) AS n FROM product_usage_per_minute GROUP BY product")
     assert {r["product"]: int(r["n"]) for r in rows} == dict(truth_events)
     dead = pipeline.query("SELECT count() AS n FROM dead_letters FINAL")
@@ -119,7 +110,7 @@ def test_raw_identities_from_every_source_stay_out_of_topics_tables_and_logs(emb
         assert CANARY_PARTS[0] in topic_text(source.topic).casefold(), f"no canary sent to {source.name}"
         sent += len(canaries) + len(broken)
     assert sent >= 8
-    run_worker(pipeline)
+    pipeline.run_until_caught_up()
     inputs = {pipeline.topic, *(f"{pipeline.name}.{s}" for s in ("osquery", "okta", "entra"))}
     places = {f"topic {t}": topic_text(t) for t in pipeline_topics_after_ingest(pipeline) if t not in inputs}
     for table in ("product_usage_1m_parts", "dead_letters", "schema_migrations"):

@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Any
 
 import orjson
+from hypothesis import strategies as st
 
 from schemas.records import SourceRecord
 
@@ -36,3 +37,15 @@ def record(value: Any, offset: int = 0, partition: int = 0, topic: str = "agent"
 
 def agent_fixtures() -> list[Path]:
     return sorted((FIXTURES / "agent").glob("*.json"))
+
+
+json_values = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers(min_value=-(2**63), max_value=2**64 - 1)
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | st.text(max_size=20),
+    lambda children: st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=10), children, max_size=4),
+    max_leaves=20,
+)
+"""Any JSON value orjson can write: for decoders that must never raise."""

@@ -7,7 +7,7 @@ from hypothesis import strategies as st
 from schemas.usage import Environment, SessionType, UsageSource
 from streams.stages.decode import SizeLimits, decode_agent_usage
 from streams.stages.sources.base import STAGE
-from tests.unit.helpers import agent_event, agent_fixtures, record
+from tests.unit.helpers import agent_event, agent_fixtures, json_values, record
 
 
 @pytest.mark.parametrize("path", agent_fixtures(), ids=lambda p: p.stem)
@@ -82,17 +82,6 @@ def test_arbitrary_bytes_end_valid_or_rejected_never_raise(raw):
     decoded = decode_agent_usage(record(raw))
     assert decoded.events or decoded.rejections
     assert all(r.reason for r in decoded.rejections)
-
-
-json_values = st.recursive(
-    st.none()
-    | st.booleans()
-    | st.integers(min_value=-(2**63), max_value=2**64 - 1)
-    | st.floats(allow_nan=False, allow_infinity=False)
-    | st.text(max_size=20),
-    lambda children: st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=10), children, max_size=4),
-    max_leaves=20,
-)
 
 
 @settings(max_examples=300, deadline=None)

@@ -3,9 +3,9 @@ from datetime import UTC, datetime, timedelta
 import orjson
 import pytest
 
-from schemas.settings import Settings
+from schemas.settings import ScopeSettings, Settings
 from streams.sources import usage_sources
-from streams.stages.admit import Door, DoorPolicy, ScopeRules
+from streams.stages.admit import Door, DoorPolicy
 from streams.stages.ingest import ingest_batch
 from streams.stages.pseudonymize import PseudonymKey, pseudonymize
 from tests.unit.helpers import FIXTURES, agent_event, agent_fixtures, record
@@ -78,25 +78,25 @@ def test_event_time_sanity(event_time, bucket, reason_part):
     ("scope", "event", "rule"),
     [
         pytest.param(
-            ScopeRules(exclude_applications=("keepass.exe",)),
+            ScopeSettings(exclude_applications=("keepass.exe",)),
             agent_event(executable={"path": "C:\\Tools\\KeePass.exe", "file_name": "KeePass.exe"}),
             "excluded application",
             id="excluded by file name",
         ),
         pytest.param(
-            ScopeRules(exclude_applications=("*\\security\\*",)),
+            ScopeSettings(exclude_applications=("*\\security\\*",)),
             agent_event(executable={"path": "C:\\Security\\vault.exe", "file_name": "vault.exe"}),
             "excluded application",
             id="excluded by path pattern",
         ),
         pytest.param(
-            ScopeRules(include_environments=("production",)),
+            ScopeSettings(include_environments=("production",)),
             agent_event(environment="test"),
             "environment not included",
             id="environment not included",
         ),
         pytest.param(
-            ScopeRules(exclude_device_groups=("lab",)),
+            ScopeSettings(exclude_device_groups=("lab",)),
             agent_event(device_group="lab"),
             "excluded device group",
             id="excluded device group",
@@ -160,9 +160,9 @@ def test_same_id_in_another_partition_is_another_device_and_counts():
 @pytest.mark.parametrize(
     ("scope", "counted"),
     [
-        pytest.param(ScopeRules(exclude_departments=("finance",)), ["ben", "cy"], id="excluded department, any case"),
-        pytest.param(ScopeRules(include_departments=("Finance",)), ["ana"], id="only an included department"),
-        pytest.param(ScopeRules(), ["ana", "ben", "cy"], id="no department rule"),
+        pytest.param(ScopeSettings(exclude_departments=("finance",)), ["ben", "cy"], id="excluded, any case"),
+        pytest.param(ScopeSettings(include_departments=("Finance",)), ["ana"], id="only an included department"),
+        pytest.param(ScopeSettings(), ["ana", "ben", "cy"], id="no department rule"),
     ],
 )
 def test_scope_by_department_uses_the_directory(scope, counted):

@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 from schemas.usage import SaasAppRef, UsageEvent, UsageKind, UsageSource
 from streams.stages.sources.base import STAGE
 from streams.stages.sources.entra import decode_entra
-from tests.unit.helpers import FIXTURES, record
+from tests.unit.helpers import FIXTURES, json_values, record
 
 ENTRA = FIXTURES / "entra"
 MARK = "SECRET"
@@ -291,17 +291,6 @@ def test_invalid_fixture_is_rejected_where_it_is_bad(fixture, reason_parts, inde
 @pytest.mark.parametrize("path", fixtures(ENTRA / "invalid"), ids=lambda p: p.stem)
 def test_every_invalid_fixture_is_covered_by_a_named_case(path):
     assert path.stem in {"truncated", "records_missing", "records_not_a_list", "top_level_array", "bad_records"}
-
-
-json_values = st.recursive(
-    st.none()
-    | st.booleans()
-    | st.integers(min_value=-(2**63), max_value=2**64 - 1)
-    | st.floats(allow_nan=False, allow_infinity=False)
-    | st.text(max_size=20),
-    lambda children: st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=10), children, max_size=4),
-    max_leaves=20,
-)
 
 
 def assert_well_formed(decoded) -> None:

@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 from schemas.usage import SaasAppRef, UsageEvent, UsageKind, UsageSource
 from streams.stages.sources.base import STAGE
 from streams.stages.sources.okta import decode_okta
-from tests.unit.helpers import FIXTURES, record
+from tests.unit.helpers import FIXTURES, json_values, record
 
 OKTA = FIXTURES / "okta"
 MARK = "SECRET"
@@ -315,17 +315,6 @@ def test_event_hook_items_are_indexed_within_data_events():
 def test_the_same_message_decodes_to_the_same_event_ids():
     raw = (OKTA / "api_page.json").read_bytes()
     assert [e.event_id for e in decode(raw).events] == [e.event_id for e in decode(raw).events]
-
-
-json_values = st.recursive(
-    st.none()
-    | st.booleans()
-    | st.integers(min_value=-(2**63), max_value=2**64 - 1)
-    | st.floats(allow_nan=False, allow_infinity=False)
-    | st.text(max_size=20),
-    lambda children: st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=10), children, max_size=4),
-    max_leaves=20,
-)
 
 
 def assert_well_formed(decoded) -> None:

@@ -17,7 +17,7 @@ from streams.stages.sources.osquery import (
     platform_of,
     session_type,
 )
-from tests.unit.helpers import FIXTURES, record
+from tests.unit.helpers import FIXTURES, json_values, record
 
 OSQUERY = FIXTURES / "osquery"
 INVALID = OSQUERY / "invalid"
@@ -489,15 +489,6 @@ def test_reasons_never_echo_the_offending_values():
 
 # --- never raises ---------------------------------------------------------------------------------------------------
 
-json_values = st.recursive(
-    st.none()
-    | st.booleans()
-    | st.integers(min_value=-(2**63), max_value=2**64 - 1)
-    | st.floats(allow_nan=False, allow_infinity=False)
-    | st.text(max_size=20),
-    lambda children: st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=10), children, max_size=4),
-    max_leaves=20,
-)
 column_values = json_values | st.sampled_from(["", "0", "501", "1000", "1795777200", "C:\\x.exe", "/usr/bin/x"])
 rows = st.dictionaries(st.sampled_from([*row(), "user_sid", "session_type", "version", "sha256"]), column_values)
 LINE_KEYS = [*line(), "columns", "diffResults", "hostname"]

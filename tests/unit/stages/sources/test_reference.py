@@ -22,7 +22,7 @@ from streams.stages.sources.reference import (
     decode_inventory,
     key_stamp,
 )
-from tests.unit.helpers import FIXTURES
+from tests.unit.helpers import FIXTURES, json_values
 
 REFERENCE = FIXTURES / "reference"
 INVALID = REFERENCE / "invalid" / "messages"
@@ -541,15 +541,6 @@ def test_bad_messages_are_rejected_whole_by_every_decoder(payload, reason):
 
 # --- never raises ----------------------------------------------------------------------------------------------------
 
-json_values = st.recursive(
-    st.none()
-    | st.booleans()
-    | st.integers(min_value=-(2**63), max_value=2**64 - 1)
-    | st.floats(allow_nan=False, allow_infinity=False)
-    | st.text(max_size=20),
-    lambda children: st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=10), children, max_size=4),
-    max_leaves=20,
-)
 FIELDS = sorted(
     {*snapshot(), *pool(), *person(), "device", "suites", "cost_centres", "term_start", "term_end", "leaving_date"}
     | {"pseudonymized_with", "renewal_date"}
