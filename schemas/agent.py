@@ -74,20 +74,17 @@ class AgentUsageEvent(BaseModel):
         return value.astimezone(UTC)
 
     @model_validator(mode="after")
-    def _v2_fields_need_v2(self) -> AgentUsageEvent:
-        if self.schema_version == 1:
-            present = [name for name in V2_FIELDS if name in self.model_fields_set]
-            if present:
-                raise ValueError(f"{', '.join(present)} need schema_version 2")
-        return self
-
-    @model_validator(mode="after")
-    def _interval_holds_its_parts(self) -> AgentUsageEvent:
+    def _consistent(self) -> AgentUsageEvent:
+        """One validator, not two: it runs for every event on the hot path."""
         if self.active_seconds + self.idle_seconds > self.interval_seconds + INTERVAL_TOLERANCE_SECONDS:
             raise ValueError(
                 f"active_seconds ({self.active_seconds}) + idle_seconds ({self.idle_seconds}) "
                 f"exceed interval_seconds ({self.interval_seconds})"
             )
+        if self.schema_version == 1:
+            present = [name for name in V2_FIELDS if name in self.model_fields_set]
+            if present:
+                raise ValueError(f"{', '.join(present)} need schema_version 2")
         return self
 
 

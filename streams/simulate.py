@@ -243,7 +243,7 @@ def _event(
 ) -> dict[str, Any]:
     return {
         "event_id": str(uuid.UUID(int=rng.getrandbits(128), version=4)),
-        "schema_version": 1,
+        "schema_version": 2,
         "event_time": moment.isoformat(),
         "device_id": device.device_id,
         "user": device.user,
@@ -268,7 +268,7 @@ def _pack(rng: random.Random, device: Device, events: list[dict[str, Any]], size
         if rng.random() < 0.1:
             out.messages.extend((key, orjson.dumps(e)) for e in chunk)
         else:
-            out.messages.append((key, orjson.dumps({"schema_version": 1, "events": chunk})))
+            out.messages.append((key, orjson.dumps({"schema_version": 2, "events": chunk})))
         for e in chunk:
             moment = datetime.fromisoformat(e["event_time"]).astimezone(UTC)
             out.first_event = min(moment, out.first_event or moment)
