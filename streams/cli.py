@@ -125,7 +125,8 @@ def lag(
             console.print(f"[red]still {total:,} messages behind after {timeout:.0f}s[/red]")
             raise typer.Exit(1)
         time.sleep(1)
-    console.print(f"uncommitted messages: {total:,}", dict(sorted(behind.items())))
+    waiting = {name: count for name, count in sorted(behind.items()) if count}
+    console.print(f"uncommitted messages: {total:,}", waiting or "")
 
 
 @cli.command("export-schema")
