@@ -66,8 +66,11 @@ class _MinuteTally:
 
 def event_minute_ms(event: UsageEvent) -> int:
     """The minute an event counts in: the one its interval ends in (10:01:00 sharp is 10:00)."""
-    end_ms = epoch_ms(event.event_time)
-    return minute_start(end_ms - 1 if event.interval_seconds > 0 else end_ms)
+    return _counted_minute(epoch_ms(event.event_time), round(event.interval_seconds * 1000))
+
+
+def _counted_minute(end_ms: int, interval_ms: int) -> int:
+    return minute_start(end_ms - 1 if interval_ms > 0 else end_ms)
 
 
 _Key = tuple[str, int, str, int]
@@ -93,7 +96,7 @@ def _add(tallies: dict[_Key, _MinuteTally], usage: PlacedUsage) -> None:
     prefix = (usage.topic, usage.partition, usage.product)
     active_ms = round((event.active_seconds or 0.0) * 1000)
     interval_ms = round(event.interval_seconds * 1000)
-    counted_in = tallies.setdefault((*prefix, event_minute_ms(event)), _MinuteTally())
+    counted_in = tallies.setdefault((*prefix, _counted_minute(end_ms, interval_ms)), _MinuteTally())
     counted_in.event_count += 1
     counted_in.event_ids.append(event.event_id)
     for minute, share in spread_active_ms(end_ms, interval_ms, active_ms):
