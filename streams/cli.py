@@ -75,7 +75,7 @@ def simulate(
         f"to {settings.kafka.agent_topic} ({traffic.first_event:%Y-%m-%d %H:%M} to "
         f"{traffic.last_event:%Y-%m-%d %H:%M} UTC)"
     )
-    table = Table("product (provisional)", "events", title="events sent per product")
+    table = Table("executable", "events", title="events sent per executable")
     for product, count in traffic.events_by_product.most_common():
         table.add_row(product, f"{count:,}")
     console.print(table)

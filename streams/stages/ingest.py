@@ -6,6 +6,7 @@ from collections import Counter, defaultdict
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from functools import lru_cache
 
 import orjson
 
@@ -15,7 +16,8 @@ from streams.stages.admit import Door, Verdict
 from streams.stages.aggregate import aggregate_usage, event_minute_ms
 from streams.stages.decode import DEFAULT_LIMITS, decode_agent_usage
 from streams.stages.dedupe import NOTHING_SEEN, SeenEvents, SeenKey, seen_key
-from streams.stages.product import provisional_product
+from streams.stages.fingerprint import Matcher, build_matcher, load_catalog
+from streams.stages.product import name_product
 from streams.stages.progress import SourcePartition, last_offsets, unwritten
 from streams.stages.pseudonymize import PseudonymKey, pseudonymize
 from streams.stages.sources.base import STAGE, SourceDecoded
@@ -35,6 +37,7 @@ class IngestStep:
     late: list[Rejection]
     out_of_scope: Counter[str]
     duplicates: int
+    background: int
     counted: dict[SourcePartition, list[SeenKey]]
     health: list[AgentHealth]
     events: int
@@ -54,10 +57,12 @@ def ingest_batch(
     max_message_bytes: int = DEFAULT_LIMITS.max_message_bytes,
     seen: SeenEvents = NOTHING_SEEN,
     departments: Mapping[str, str] | None = None,
+    matcher: Matcher | None = None,
 ) -> IngestStep:
     """Skip what the warehouse holds, decode, apply the rules at the door, drop duplicates,
     name the product, pseudonymize and aggregate. ``decode`` is the source's decoder;
     ``departments`` maps user pseudonyms to departments when the scope is by department."""
+    matcher = matcher or default_matcher()
     fresh = unwritten(records, written)
     admitted: list[tuple[UsageEvent, SourceRecord]] = []
     rejections: list[Rejection] = []
@@ -85,7 +90,14 @@ def ingest_batch(
                 target = late if judgement.verdict is Verdict.LATE else rejections
                 target.append(_set_aside(record, event, judgement.reason))
     first_copies, counted = _first_copies(admitted, seen)
-    usages = [_place(event, record, key) for event, record in first_copies]
+    usages: list[PlacedUsage] = []
+    background = 0
+    for event, record in first_copies:
+        name = name_product(event, matcher)
+        if name is None:
+            background += 1
+        else:
+            usages.append(_place(event, name.product, record, key))
     marks = last_offsets(fresh)
     return IngestStep(
         rollups=aggregate_usage(usages, marks),
@@ -93,6 +105,7 @@ def ingest_batch(
         late=late,
         out_of_scope=out_of_scope,
         duplicates=len(admitted) - len(first_copies),
+        background=background,
         counted=counted,
         health=health,
         events=len(usages),
@@ -101,6 +114,12 @@ def ingest_batch(
         invalid_by_partition=Counter((t, p) for t, p, _ in {_coordinates(r) for r in rejections}),
         messages_by_partition=Counter((r.topic, r.partition) for r in fresh),
     )
+
+
+@lru_cache(maxsize=1)
+def default_matcher() -> Matcher:
+    """The bundled catalog, compiled once per process."""
+    return build_matcher(load_catalog())
 
 
 def _first_copies(
@@ -128,10 +147,10 @@ def _coordinates(rejection: Rejection) -> tuple[str, int, int]:
     return rejection.record.topic, rejection.record.partition, rejection.record.offset
 
 
-def _place(event: UsageEvent, record: SourceRecord, key: PseudonymKey) -> PlacedUsage:
+def _place(event: UsageEvent, product: str, record: SourceRecord, key: PseudonymKey) -> PlacedUsage:
     return PlacedUsage(
         event=event,
-        product=provisional_product(event),
+        product=product,
         user_key=pseudonymize(event.attributed_user, key),
         topic=record.topic,
         partition=record.partition,

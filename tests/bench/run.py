@@ -127,7 +127,7 @@ def render(rows: list[tuple[str, str]]) -> str:
         "## What the rows measure",
         "",
         "- **ingest batch step**: the pure stages (decode, rules at the door, de-duplication, pseudonymization,",
-        "  provisional product, per-minute aggregation) over one simulated working day of 60 devices (about",
+        "  product naming by the catalog, per-minute aggregation) over one simulated working day of 60 devices (about",
         "  175,000 events) as one batch, on one core. The whole day in one batch makes about 50,000 rollup",
         "  rows; the per-event share is dominated by pydantic validation and building the normalized event.",
         "  This is below the 140k events/s that the walking-skeleton issue measured for simpler logic, and",

@@ -16,7 +16,8 @@ from schemas.records import SourceRecord
 from schemas.settings import KafkaSettings, Settings
 from sinks.kafka import ensure_topics, pipeline_topics, produce
 from streams.sources import UsageSourceSpec, usage_sources
-from streams.stages.product import provisional_product
+from streams.stages.ingest import default_matcher
+from streams.stages.product import name_product
 from tests.integration.harness import BOOTSTRAP, Pipeline
 from tests.integration.test_ingest_contract import CANARY, CANARY_PARTS, pipeline_topics_after_ingest, topic_text
 
@@ -58,7 +59,10 @@ def expected(source: UsageSourceSpec, payloads: list[bytes]) -> tuple[Counter[st
     rejected = health = 0
     for offset, payload in enumerate(payloads):
         decoded = source.decode(SourceRecord(source.topic, 0, offset, payload))
-        products.update((e.event_id, provisional_product(e)) for e in decoded.events)
+        for event in decoded.events:
+            name = name_product(event, default_matcher())
+            if name is not None:
+                products[event.event_id] = name.product
         rejected += len(decoded.rejections)
         health += len(decoded.health)
     return Counter(products.values()), rejected, health

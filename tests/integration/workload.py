@@ -68,7 +68,7 @@ def build_workload(
                 minute = start + timedelta(minutes=minute_index)
                 active = Decimal(rng.randrange(0, 601)) / 10
                 events.append(_event(rng, device, user, product, minute + timedelta(minutes=1), zone, active))
-                key = (product.casefold(), minute)
+                key = (product_name(product), minute)
                 truth.events[key] += 1
                 truth.active[key] += active
                 if active > 0:
@@ -105,3 +105,23 @@ def _event(rng, device, user, product, end, zone, active):  # type: ignore[no-un
         "idle_seconds": float(60 - active),
         "interval_seconds": 60,
     }
+
+
+def product_name(file_name: str) -> str:
+    """What the pipeline counts ``/opt/<file_name>`` under: the catalog's name for it."""
+    from schemas.usage import ExecutableRef, UsageEvent, UsageKind, UsageSource
+    from streams.stages.ingest import default_matcher
+    from streams.stages.product import name_product
+
+    event = UsageEvent(
+        event_id="truth",
+        source=UsageSource.AGENT,
+        source_instance="truth",
+        event_time=datetime.now(UTC),
+        user="truth",
+        kind=UsageKind.SAMPLE,
+        executable=ExecutableRef(path=f"/opt/{file_name}", file_name=file_name),
+    )
+    name = name_product(event, default_matcher())
+    assert name is not None, f"{file_name} is classed as background"
+    return name.product

@@ -27,7 +27,7 @@ def test_all_fixtures_flow_through_the_batch_step():
     usage = [e for d in documents for e in d.get("events", [d]) if e.get("kind") != "health"]
     assert step.events == len(usage)
     assert len(step.health) == sum(e.get("kind") == "health" for d in documents for e in d.get("events", [d]))
-    assert {r.product for r in step.rollups} >= {"excel.exe", "adobe photoshop 2025", "code"}
+    assert {r.product for r in step.rollups} >= {"Microsoft Excel", "Adobe Photoshop", "Visual Studio Code"}
 
 
 def test_raw_user_names_do_not_leave_the_batch_step():
@@ -186,3 +186,31 @@ def test_every_stage_runs_over_every_sources_fixtures(source):
     assert all(r.reason for r in step.rejections)
     raw_users = {e.user for rec in valid for e in source.decode(rec).events}
     assert not any(user in repr(step.rollups) for user in raw_users)
+
+
+@pytest.mark.parametrize(
+    ("executable", "product"),
+    [
+        pytest.param({"path": "C:\\Office14\\EXCEL.EXE", "file_name": "EXCEL.EXE"}, "Microsoft Excel", id="2010"),
+        pytest.param(
+            {"path": "/Applications/Microsoft Excel.app/Contents/MacOS/Microsoft Excel", "file_name": "Excel"},
+            "Microsoft Excel",
+            id="excel on a mac counts with excel on windows",
+        ),
+        pytest.param(
+            {"path": "C:\\Users\\ana\\Downloads\\tool123.exe", "file_name": "tool123.exe"},
+            "tool123.exe",
+            id="unknown keeps its file name",
+        ),
+        pytest.param(
+            {"path": "C:\\Program Files (x86)\\Microsoft\\EdgeUpdate\\MicrosoftEdgeUpdate.exe",
+             "file_name": "MicrosoftEdgeUpdate.exe"},
+            None,
+            id="updater never counts",
+        ),
+    ],
+)  # fmt: skip
+def test_products_are_named_by_the_catalog(executable, product):
+    step = ingest([record(agent_event(executable=executable))])
+    assert {r.product for r in step.rollups} == ({product} if product else set())
+    assert step.background == (0 if product else 1)
