@@ -41,6 +41,8 @@ class PlacedUsage:
     topic: str
     partition: int
     offset: int
+    category: str = "application"
+    catalog_version: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,6 +64,8 @@ class ProductMinuteRollup:
     source_partition: int
     batch_last_offset: int
     event_ids: tuple[str, ...] = ()
+    category: str = "application"
+    catalog_version: str = ""
 
 
 @dataclass(frozen=True, slots=True)

@@ -29,6 +29,8 @@ class ProductUsageWriter:
         "batch_last_offset",
         "event_ids",
         "pseudonym_key_id",
+        "category",
+        "catalog_version",
     )
 
     def written_offsets(self, client: Client, topic: str) -> dict[SourcePartition, int]:
@@ -67,6 +69,8 @@ class ProductUsageWriter:
             [r.batch_last_offset for r in rollups],
             [list(r.event_ids) for r in rollups],
             [key_id] * len(rollups),
+            [r.category for r in rollups],
+            [r.catalog_version for r in rollups],
         ]
         client.insert(self.table, data, column_names=self.columns, column_oriented=True)
         return len(rollups)

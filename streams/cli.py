@@ -155,6 +155,20 @@ def report(
         client.close()
 
 
+@cli.command("shadow-it")
+def shadow_it_report(
+    days: Annotated[int, typer.Option(min=1, max=400, help="How many days back to look.")] = 30,
+) -> None:
+    """Unknown executables with their user and device counts (possible shadow IT)."""
+    from streams.reports import shadow_it
+
+    client = _connect()
+    try:
+        console.print(shadow_it(client, datetime.now(UTC) - timedelta(days=days)))
+    finally:
+        client.close()
+
+
 def _connect() -> Client:
     try:
         return connect_warehouse(_settings().warehouse)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from importlib import resources
 
 from clickhouse_connect.driver.client import Client
 from rich.table import Table
@@ -39,3 +40,15 @@ def active_users_per_minute(client: Client, minutes: int, products: int) -> Tabl
 
 def _shift(moment: datetime, minutes: int) -> datetime:
     return moment + timedelta(minutes=minutes)
+
+
+def shadow_it(client: Client, since: datetime) -> Table:
+    """Unknown executables in use since ``since``: candidates for review or for the catalog."""
+    sql = resources.files("streams.reports_sql").joinpath("shadow_it.sql").read_text()
+    result = client.query(sql, parameters={"since": since})
+    table = Table(
+        *result.column_names, title=f"Shadow IT since {since:%Y-%m-%d}: executables the catalog does not know"
+    )
+    for row in result.result_rows:
+        table.add_row(*(str(v) for v in row))
+    return table

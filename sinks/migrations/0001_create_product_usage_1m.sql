@@ -7,6 +7,7 @@
 -- event_ids lists the events counted in the row's minute, so that a duplicate delivered later
 -- (a re-sent buffer) is recognized even after the worker's local record is lost.
 -- pseudonym_key_id names the key that made the pseudonyms in users, so a rotation shows.
+-- category (application or unknown) and catalog_version say how the catalog named the product.
 -- A materialized view would not do: its target is written apart from the source table, so a
 -- crash between the two would break the record of progress. The aggregating projection lives
 -- inside each data part and so commits with it; per-minute queries read it, not the rows.
@@ -24,6 +25,8 @@ CREATE TABLE IF NOT EXISTS product_usage_1m_parts
     batch_last_offset UInt64,
     event_ids         Array(String) CODEC(ZSTD(3)),
     pseudonym_key_id  LowCardinality(String),
+    category          LowCardinality(String),
+    catalog_version   LowCardinality(String),
     inserted_at       DateTime64(3, 'UTC') DEFAULT now64(3),
     PROJECTION per_minute
     (

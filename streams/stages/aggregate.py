@@ -62,6 +62,8 @@ class _MinuteTally:
     active_ms: int = 0
     event_count: int = 0
     event_ids: list[str] = field(default_factory=list)
+    category: str = ""
+    catalog_version: str = ""
 
 
 def event_minute_ms(event: UsageEvent) -> int:
@@ -98,12 +100,20 @@ def _add(tallies: dict[_Key, _MinuteTally], usage: PlacedUsage) -> None:
     interval_ms = round(event.interval_seconds * 1000)
     counted_in = tallies.setdefault((*prefix, _counted_minute(end_ms, interval_ms)), _MinuteTally())
     counted_in.event_count += 1
+    _name(counted_in, usage)
     counted_in.event_ids.append(event.event_id)
     for minute, share in spread_active_ms(end_ms, interval_ms, active_ms):
         tally = tallies.setdefault((*prefix, minute), _MinuteTally())
         tally.users.add(usage.user_key)
         tally.devices.add(event.device_id or "")
         tally.active_ms += share
+        _name(tally, usage)
+
+
+def _name(tally: _MinuteTally, usage: PlacedUsage) -> None:
+    """How the catalog named the product; the newest catalog wins if a reload falls mid-batch."""
+    tally.category = tally.category or usage.category
+    tally.catalog_version = max(tally.catalog_version, usage.catalog_version)
 
 
 def _rollup(key: _Key, tally: _MinuteTally, batch_last_offset: int) -> ProductMinuteRollup:
@@ -119,4 +129,6 @@ def _rollup(key: _Key, tally: _MinuteTally, batch_last_offset: int) -> ProductMi
         source_partition=partition,
         batch_last_offset=batch_last_offset,
         event_ids=tuple(tally.event_ids),
+        category=tally.category or "application",
+        catalog_version=tally.catalog_version,
     )

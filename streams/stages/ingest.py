@@ -17,7 +17,7 @@ from streams.stages.aggregate import aggregate_usage, event_minute_ms
 from streams.stages.decode import DEFAULT_LIMITS, decode_agent_usage
 from streams.stages.dedupe import NOTHING_SEEN, SeenEvents, SeenKey, seen_key
 from streams.stages.fingerprint import Matcher, build_matcher, load_catalog
-from streams.stages.product import name_product
+from streams.stages.product import ProductName, name_product
 from streams.stages.progress import SourcePartition, last_offsets, unwritten
 from streams.stages.pseudonymize import PseudonymKey, pseudonymize
 from streams.stages.sources.base import STAGE, SourceDecoded
@@ -97,7 +97,7 @@ def ingest_batch(
         if name is None:
             background += 1
         else:
-            usages.append(_place(event, name.product, record, key))
+            usages.append(_place(event, name, record, key))
     marks = last_offsets(fresh)
     return IngestStep(
         rollups=aggregate_usage(usages, marks),
@@ -147,10 +147,12 @@ def _coordinates(rejection: Rejection) -> tuple[str, int, int]:
     return rejection.record.topic, rejection.record.partition, rejection.record.offset
 
 
-def _place(event: UsageEvent, product: str, record: SourceRecord, key: PseudonymKey) -> PlacedUsage:
+def _place(event: UsageEvent, name: ProductName, record: SourceRecord, key: PseudonymKey) -> PlacedUsage:
     return PlacedUsage(
         event=event,
-        product=product,
+        product=name.product,
+        category=name.category,
+        catalog_version=name.catalog_version,
         user_key=pseudonymize(event.attributed_user, key),
         topic=record.topic,
         partition=record.partition,

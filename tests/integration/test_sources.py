@@ -86,6 +86,9 @@ def test_every_source_lands_in_the_warehouse(embedded_pipeline):
     assert {r["product"]: int(r["n"]) for r in rows} == dict(truth_events)
     dead = pipeline.query("SELECT count() AS n FROM dead_letters FINAL")
     assert int(dead[0]["n"]) == truth_rejected
+    named = pipeline.query("SELECT DISTINCT category, catalog_version FROM product_usage_1m_parts")
+    assert {r["category"] for r in named} <= {"application", "unknown"}
+    assert all(r["catalog_version"] for r in named)
     assert truth_health > 0
     assert int(pipeline.query("SELECT count() AS n FROM agent_health FINAL")[0]["n"]) == truth_health
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from clickhouse_connect.driver.client import Client
@@ -96,3 +96,20 @@ def test_a_dead_letter_written_twice_is_kept_once(warehouse):
     DeadLetterWriter().write(warehouse, [dataclasses.replace(letter, dead_lettered_at=datetime.now(UTC))])
     rows = warehouse.query("SELECT reason, payload_bytes, headers FROM dead_letters FINAL").result_rows
     assert rows == [("not valid JSON", 2, {"h": "v"})]
+
+
+def test_shadow_it_report_counts_people_and_devices_of_unknown_executables(warehouse):
+    from streams.reports import shadow_it
+
+    ProductUsageWriter().write(
+        warehouse,
+        [
+            rollup(product="tool123.exe", category="unknown", users=("u1", "u2"), devices=("d1",)),
+            rollup(product="tool123.exe", category="unknown", users=("u2",), devices=("d2",), batch_last_offset=50),
+            rollup(product="Microsoft Excel", category="application"),
+        ],
+    )
+    table = shadow_it(warehouse, MINUTE - timedelta(days=1))
+    cells = [list(column.cells) for column in table.columns]
+    assert cells[0] == ["tool123.exe"]
+    assert (cells[1], cells[2]) == (["2"], ["2"])
