@@ -111,6 +111,13 @@ class ScopeSettings(_Section):
         return bool(self.include_departments or self.exclude_departments)
 
 
+class CatalogSettings(_Section):
+    """Local corrections to the product catalog, and how often workers look for new ones."""
+
+    overrides_file: Path = STATE_DIR / "catalog-overrides.yaml"
+    reload_check_seconds: float = Field(default=5.0, gt=0)
+
+
 class PrivacySettings(_Section):
     """How user identities are pseudonymized at ingest.
 
@@ -148,5 +155,6 @@ class Settings(BaseSettings):
     worker: WorkerSettings = Field(default_factory=WorkerSettings)
     ingest: IngestSettings = Field(default_factory=IngestSettings)
     scope: ScopeSettings = Field(default_factory=ScopeSettings)
+    catalog: CatalogSettings = Field(default_factory=CatalogSettings)
     privacy: PrivacySettings = Field(default_factory=PrivacySettings)
     metrics: MetricsSettings = Field(default_factory=MetricsSettings)

@@ -9,7 +9,7 @@ from typing import Any
 
 from clickhouse_connect.driver.client import Client
 
-from streams.stages.sources.reference import DeviceRetired, DirectoryChange, InventoryItems, PoolChange
+from schemas.reference_changes import DeviceRetired, DirectoryChange, InventoryItems, PoolChange
 
 
 @dataclass(frozen=True, slots=True)

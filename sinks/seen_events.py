@@ -14,7 +14,8 @@ from typing import cast
 
 from rocksdict import Options, Rdict
 
-from streams.stages.dedupe import SeenKey, SourcePartition
+SourcePartition = tuple[str, int]
+SeenKey = tuple[int, str]
 
 _SEP = b"\x00"
 _MARK = b"m"

@@ -23,6 +23,7 @@ from schemas.settings import Settings
 from sinks.seen_events import SeenEventStore
 from sinks.warehouse import Warehouse
 from streams import metrics
+from streams.catalog_source import CatalogWatcher
 from streams.processors import (
     DeadLetterMirror,
     IngestRules,
@@ -63,8 +64,10 @@ def to_source_record(event: Any) -> SourceRecord:
     )
 
 
-def create_app(settings: Settings, key: PseudonymKey, warehouse: Warehouse, seen: SeenEventStore) -> faust.App:
-    """A worker app over an opened warehouse and the local record of counted events."""
+def create_app(
+    settings: Settings, key: PseudonymKey, warehouse: Warehouse, seen: SeenEventStore, catalog: CatalogWatcher
+) -> faust.App:
+    """A worker app over an opened warehouse, the local record of counted events and the catalog."""
     worker = settings.worker
     app = faust.App(
         worker.app_id,
@@ -86,7 +89,7 @@ def create_app(settings: Settings, key: PseudonymKey, warehouse: Warehouse, seen
     rules = build_ingest_rules(settings, key)
     kafka = settings.kafka
     processors = [
-        _add_usage_agent(app, source, UsageProcessorParts(inserter, warehouse, key, rules, seen), settings)
+        _add_usage_agent(app, source, UsageProcessorParts(inserter, warehouse, key, rules, seen, catalog), settings)
         for source in usage_sources(settings)
     ]
     for reference in reference_sources(settings, key):
@@ -129,6 +132,7 @@ class UsageProcessorParts:
     key: PseudonymKey
     rules: IngestRules
     seen: SeenEventStore
+    catalog: CatalogWatcher
 
 
 def _add_usage_agent(
@@ -143,6 +147,7 @@ def _add_usage_agent(
         parts.rules,
         source.decode,
         parts.seen,
+        parts.catalog,
         send_dead_letters=partial(_publish, _raw_topic(app, source.topic + kafka.dead_letter_suffix)),
         send_late=partial(_publish, _raw_topic(app, source.topic + kafka.late_suffix)),
     )

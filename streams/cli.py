@@ -155,6 +155,34 @@ def report(
         client.close()
 
 
+@cli.command()
+def correct(
+    reason: Annotated[str, typer.Option(help="Why: an auditor reads this.")],
+    path: Annotated[str | None, typer.Option(help="The exact executable path (case-insensitive).")] = None,
+    path_glob: Annotated[str | None, typer.Option(help="A glob on the path, e.g. '*/tools/acme*.exe'.")] = None,
+    sha256: Annotated[str | None, typer.Option(help="The executable's SHA-256.")] = None,
+    product: Annotated[str | None, typer.Option(help="The catalog product id it really is.")] = None,
+    category: Annotated[str | None, typer.Option(help="Or a category: application, background, unknown.")] = None,
+) -> None:
+    """Record a misclassification: it becomes a catalog override that running workers pick up."""
+    from pydantic import ValidationError
+
+    from schemas.catalog import Override
+    from streams.catalog_source import append_override
+
+    settings = _settings()
+    try:
+        override = Override.model_validate(
+            {"path": path, "path_glob": path_glob, "sha256": sha256, "product": product, "category": category,
+             "reason": reason}
+        )  # fmt: skip
+        catalog = append_override(settings.catalog.overrides_file, override)
+    except ValidationError as exc:
+        console.print(f"[red]not recorded: {exc.errors(include_input=False)[0]['msg']}[/red]")
+        raise typer.Exit(1) from exc
+    console.print(f"recorded in {settings.catalog.overrides_file}; catalog is now {catalog.version}")
+
+
 @cli.command("shadow-it")
 def shadow_it_report(
     days: Annotated[int, typer.Option(min=1, max=400, help="How many days back to look.")] = 30,
@@ -222,7 +250,9 @@ def dlq_replay(
 @cli.command("fingerprint")
 def fingerprint_command(
     explain: Annotated[bool, typer.Option(help="Add the reasoning behind each answer.")] = False,
-    catalog: Annotated[Path | None, typer.Option(help="Catalog folder (the bundled one by default).")] = None,
+    catalog: Annotated[
+        Path | None, typer.Option(help="Catalog folder (default: the bundled one with local corrections).")
+    ] = None,
 ) -> None:
     """Name executables or SaaS apps: JSON lines in on stdin, one JSON line out per input.
 
@@ -231,9 +261,11 @@ def fingerprint_command(
     (application, background or unknown), ``suite``, ``edition``, ``version_group``,
     ``license_model``, ``eol``, ``shadow_it``, ``rule`` and more.
     """
+    from streams.catalog_source import merged_catalog
     from streams.stages.fingerprint import build_matcher, fingerprint_lines, load_catalog
 
-    matcher = build_matcher(load_catalog(catalog))
+    loaded = load_catalog(catalog) if catalog else merged_catalog(_settings().catalog.overrides_file)
+    matcher = build_matcher(loaded)
     out = sys.stdout.buffer
     for line in fingerprint_lines(matcher, sys.stdin.buffer, explain=explain):
         out.write(line + b"\n")

@@ -25,6 +25,7 @@ from sinks.seen_events import SeenEventStore
 from sinks.warehouse import Warehouse
 from sinks.writers import AgentHealthWriter, DeadLetterWriter, ProductUsageWriter
 from streams import metrics
+from streams.catalog_source import CatalogWatcher
 from streams.stages.admit import Door, DoorPolicy
 from streams.stages.dead_letter import to_dead_letter
 from streams.stages.decode import SizeLimits
@@ -134,6 +135,7 @@ class UsageProcessor:
         rules: IngestRules,
         decode: Decoder,
         seen: SeenEventStore,
+        catalog: CatalogWatcher,
         send_dead_letters: SendDeadLetters,
         send_late: SendDeadLetters,
         clock: Clock = utc_now,
@@ -144,6 +146,7 @@ class UsageProcessor:
         self._rules = rules
         self._decode = decode
         self._seen = seen
+        self._catalog = catalog
         self._reconciled: set[SourcePartition] = set()
         self._directory: dict[str, str] = {}
         self._directory_read_at: datetime | None = None
@@ -178,6 +181,7 @@ class UsageProcessor:
             rules.limits.max_message_bytes,
             self._seen,
             departments,
+            self._catalog.current(),
         )
         flood = check_invalid_ratio(
             self._windows, step.messages_by_partition, step.invalid_by_partition, rules.invalid_ratio

@@ -14,6 +14,7 @@ from sinks.migrate import apply_migrations
 from sinks.seen_events import SeenEventStore
 from sinks.warehouse import Warehouse
 from streams.app import create_app
+from streams.catalog_source import CatalogWatcher
 from streams.keys import load_pseudonym_key
 
 log = logging.getLogger(__name__)
@@ -44,7 +45,9 @@ def run_worker(settings: Settings) -> None:
         start_http_server(settings.metrics.port, addr=settings.metrics.host)
     asyncio.set_event_loop(asyncio.new_event_loop())
     seen = SeenEventStore(settings.worker.data_dir / "seen-events")
-    app = create_app(settings, key, warehouse, seen)
+    catalog = CatalogWatcher(settings.catalog.overrides_file, settings.catalog.reload_check_seconds)
+    log.info("catalog %s loaded", catalog.matcher.catalog.version)
+    app = create_app(settings, key, warehouse, seen, catalog)
     quiet_payload_loggers()
     try:
         faust.Worker(app, loglevel=settings.worker.log_level).execute_from_commandline()
