@@ -26,7 +26,8 @@ from pydantic import BaseModel, ValidationError
 
 from schemas.reference import DirectoryRecord, Entitlement
 from streams.stages.pseudonymize import PseudonymKey, canonical_identity, pseudonymize
-from streams.stages.sources.reference import pseudonymize_directory_record, safe_location_part
+from streams.stages.sources.base import safe_location_part
+from streams.stages.sources.reference import pseudonymize_directory_record
 
 M = TypeVar("M", bound=BaseModel)
 LIST_SEPARATOR = ";"

@@ -177,11 +177,11 @@ class UsageProcessor:
             self._key,
             rules.door,
             now,
-            self._decode,
-            rules.limits.max_message_bytes,
-            self._seen,
-            departments,
-            self._catalog.current(),
+            decode=self._decode,
+            max_message_bytes=rules.limits.max_message_bytes,
+            seen=self._seen,
+            departments=departments,
+            matcher=self._catalog.current(),
         )
         flood = check_invalid_ratio(
             self._windows, step.messages_by_partition, step.invalid_by_partition, rules.invalid_ratio

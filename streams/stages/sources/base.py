@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import re
 from dataclasses import dataclass, field
 
 from pydantic import ValidationError
@@ -12,6 +13,7 @@ from schemas.usage import AgentHealth, UsageEvent
 
 STAGE = "decode"
 MAX_REASON_ERRORS = 5
+_FIELD_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,63}")
 
 
 @dataclass(slots=True)
@@ -24,15 +26,26 @@ class SourceDecoded:
 
 
 def describe_validation_error(error: ValidationError) -> str:
-    """A short reason naming fields and rules, never the offending values (they may be identities)."""
+    """A short reason naming fields and rules, never the offending values (they may be identities).
+
+    An unknown key that does not look like a field name is withheld too: the sender chose that
+    text, and it could be an identity (a mapping keyed by user, say).
+    """
     parts = []
     for item in error.errors(include_input=False, include_url=False)[:MAX_REASON_ERRORS]:
-        location = ".".join(str(part) for part in item["loc"]) or "(root)"
+        location = ".".join(safe_location_part(part) for part in item["loc"]) or "(root)"
         parts.append(f"{location}: {item['msg']}")
     extra = error.error_count() - MAX_REASON_ERRORS
     if extra > 0:
         parts.append(f"and {extra} more")
     return "; ".join(parts)
+
+
+def safe_location_part(part: int | str) -> str:
+    """A list index or field name as it is; any other text the sender chose is withheld."""
+    if isinstance(part, int) or _FIELD_NAME.fullmatch(part):
+        return str(part)
+    return "(unnamed field)"
 
 
 def reject(record: SourceRecord, reason: str, payload: bytes | None = None, index: int | None = None) -> Rejection:

@@ -36,14 +36,13 @@ from schemas.reference import (
 )
 from schemas.reference_changes import DeviceRetired, DirectoryChange, DirectoryEntry, InventoryItems, PoolChange
 from streams.stages.pseudonymize import PseudonymKey, pseudonymize
-from streams.stages.sources.base import MAX_REASON_ERRORS, reject
+from streams.stages.sources.base import describe_validation_error, reject
 
 T = TypeVar("T", covariant=True)
 C = TypeVar("C")
 KEY_CHECK_TEXT = b"seatmeter pseudonym key check"
 KEY_CHECK_HEX_CHARS = 16
 _PSEUDONYM = re.compile(PSEUDONYM_PATTERN)
-_FIELD_NAME = re.compile(r"[a-z_][a-z0-9_]{0,63}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,7 +64,7 @@ def decode_inventory(record: SourceRecord) -> Decoded[InventoryItems | DeviceRet
     try:
         header = InventoryHeader.model_validate(document)
     except ValidationError as exc:
-        return Decoded(rejections=(reject(record, describe(exc)),))
+        return Decoded(rejections=(reject(record, describe_validation_error(exc)),))
     if key is not None and key != header.device_id:
         return Decoded(rejections=(reject(record, "the message key does not match device_id"),))
     software, rejections = _software_items(record, header.software)
@@ -90,7 +89,7 @@ def _software_items(
         try:
             software.append(SoftwareItem.model_validate(item))
         except ValidationError as exc:
-            reason = f"software[{index}]: {describe(exc)}"
+            reason = f"software[{index}]: {describe_validation_error(exc)}"
             rejections.append(reject(record, reason, payload=orjson.dumps(item), index=index))
     return tuple(software), tuple(rejections)
 
@@ -106,7 +105,7 @@ def decode_entitlement(record: SourceRecord) -> Decoded[PoolChange]:
     try:
         entitlement = Entitlement.model_validate(document)
     except ValidationError as exc:
-        return Decoded(rejections=(reject(record, describe(exc)),))
+        return Decoded(rejections=(reject(record, describe_validation_error(exc)),))
     if key is not None and key != entitlement.pool_id:
         return Decoded(rejections=(reject(record, "the message key does not match pool_id"),))
     return Decoded(PoolChange(entitlement.pool_id, entitlement))
@@ -130,7 +129,7 @@ def decode_directory(
     try:
         person = DirectoryRecord.model_validate(document)
     except ValidationError as exc:
-        return Decoded(rejections=(reject(record, describe(exc)),))
+        return Decoded(rejections=(reject(record, describe_validation_error(exc)),))
     if person.pseudonymized_with is None:
         person = pseudonymize_directory_record(person, key, keep_display_name=True)
     elif person.pseudonymized_with != key_stamp(key):
@@ -169,26 +168,6 @@ def key_stamp(key: PseudonymKey) -> PseudonymStamp:
     """The key's id and a check value that proves the secret without revealing it."""
     check = hmac.new(key.secret, KEY_CHECK_TEXT, hashlib.sha256).hexdigest()[:KEY_CHECK_HEX_CHARS]
     return PseudonymStamp(key_id=key.key_id, key_check=check)
-
-
-def describe(error: ValidationError) -> str:
-    """Like ``describe_validation_error``, but an unknown field whose name is not field-like is not named:
-    the sender chose that text, and it could be an identity (a mapping keyed by user, say)."""
-    parts = []
-    for item in error.errors(include_input=False, include_url=False)[:MAX_REASON_ERRORS]:
-        location = ".".join(safe_location_part(part) for part in item["loc"]) or "(root)"
-        parts.append(f"{location}: {item['msg']}")
-    extra = error.error_count() - MAX_REASON_ERRORS
-    if extra > 0:
-        parts.append(f"and {extra} more")
-    return "; ".join(parts)
-
-
-def safe_location_part(part: int | str) -> str:
-    """A list index or field name as it is; any other text the sender chose is withheld."""
-    if isinstance(part, int) or _FIELD_NAME.fullmatch(part):
-        return str(part)
-    return "(unnamed field)"
 
 
 def _entry(person: DirectoryRecord, key_id: str, keep_display_name: bool) -> DirectoryEntry:

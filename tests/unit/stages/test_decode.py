@@ -145,3 +145,11 @@ def test_a_bad_health_event_is_rejected_with_its_own_reason():
     assert len(decoded.events) == 1 and decoded.health == []
     [rejection] = decoded.rejections
     assert rejection.reason.startswith("events[1]: agent_version")
+
+
+def test_an_unknown_key_that_could_be_an_identity_is_not_named():
+    payload = agent_event()
+    payload["CORP\\Rare.Person"] = 1
+    [rejection] = decode_agent_usage(record(payload)).rejections
+    assert "Rare.Person" not in rejection.reason
+    assert "(unnamed field): Extra inputs are not permitted" in rejection.reason
