@@ -20,9 +20,10 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install --quiet -e '.[dev]'
 	@touch $(STAMP)
 
-setup: $(STAMP) ## Virtualenv, Python dependencies, Kafka jars (Maven) and kcat.
+setup: $(STAMP) ## Virtualenv, Python dependencies, Kafka jars (Maven), kcat and promtool.
 	@$(KAFKA) fetch
 	@command -v kcat >/dev/null || bash deploy/local/install-kcat.sh
+	@bash deploy/check.sh promtool >/dev/null
 
 run: setup ## Local Kafka, worker, simulated fleet, embedded warehouse; ends with the per-product view.
 	@$(KAFKA) up
@@ -60,7 +61,7 @@ kafka-down: ## Stop the local Kafka broker.
 kafka-status: ## Is the local broker running?
 	@$(KAFKA) status
 
-deploy-check: ## Validate the Helm chart (lint, kubeconform) and the compose file.
+deploy-check: ## Validate the Helm chart (lint, kubeconform), the compose file and the Prometheus rules (promtool).
 	bash deploy/check.sh
 
 clean: ## Stop the broker and delete local state (.seatmeter/).

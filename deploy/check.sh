@@ -10,7 +10,9 @@
 #      schemas of @kubernetes-models/prometheus-operator (npm)
 #   4. docker-compose.yml through compose-go, the loader `docker compose` uses (deploycheck
 #      compose), plus `docker compose config` when the compose plugin is installed
-#   5. prometheus.yml, rule files and the dashboards' PromQL through Prometheus's own parsers
+#   5. prometheus.yml, rule files and the dashboards' PromQL through Prometheus's own parsers;
+#      then `promtool check rules` on every rule file and `promtool test rules` on the rule unit
+#      tests (deploy/prometheus/rules/tests/*.yaml), with promtool from Debian's prometheus package
 #   6. the Dockerfile's syntax (dockerfile-utils, the linter of the Dockerfile language server)
 #   7. the SEATMETER_* environment of every container (compose and chart) against the settings
 #      model, and the dashboards' ClickHouse queries against the migrated schema (pytest); both
@@ -18,7 +20,8 @@
 #
 # Tools are built or downloaded once into $SEATMETER_TOOLS_DIR (default ~/.cache/seatmeter/tools)
 # and reused. Every step runs even when an earlier one fails; the exit status is non-zero if any
-# failed.
+# failed. `deploy/check.sh promtool` only installs promtool and prints its path (`make setup` runs
+# it for the test suite).
 set -uo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -119,6 +122,41 @@ install_k8s_schemas() {
   echo "${base}"
 }
 
+# promtool from Debian's prometheus package: the .deb is fetched with apt-get and only promtool is
+# unpacked into the tools cache, so the package's daemon, service and web assets are never
+# installed or started. A promtool already on PATH wins. apt-get update runs only when the package
+# lists are missing (a clean CI machine), which needs root.
+install_promtool() {
+  local dir="${TOOLS}/promtool" tmp deb sandbox=()
+  if command -v promtool > /dev/null 2>&1; then
+    command -v promtool
+    return 0
+  fi
+  if [[ ! -x "${dir}/usr/bin/promtool" ]]; then
+    need apt-get "Debian's package manager, for the prometheus package" || return 1
+    echo "fetching promtool (Debian package prometheus) ..." >&2
+    if ! apt-cache show prometheus > /dev/null 2>&1; then
+      [[ $(id -u) -eq 0 ]] || {
+        echo "no apt package lists: run \`sudo apt-get update\` or install 'prometheus'" >&2
+        return 1
+      }
+      apt-get update -qq >&2 || return 1
+    fi
+    # As root, apt hands the download to its _apt user, who cannot write to this cache.
+    [[ $(id -u) -ne 0 ]] || sandbox=(-o APT::Sandbox::User=root)
+    mkdir -p "${dir}/usr/bin"
+    tmp="$(mktemp -d "${dir}/fetch.XXXXXX")"
+    (cd "${tmp}" && apt-get download -qq "${sandbox[@]}" prometheus) >&2 &&
+      deb="$(find "${tmp}" -name 'prometheus_*.deb' | head -n1)" &&
+      dpkg-deb --fsys-tarfile "${deb}" | tar -x -C "${tmp}" ./usr/bin/promtool &&
+      mv "${tmp}/usr/bin/promtool" "${dir}/usr/bin/promtool" # atomic: concurrent runs are safe
+    local rc=$?
+    rm -rf "${tmp}"
+    ((rc == 0)) || return 1
+  fi
+  echo "${dir}/usr/bin/promtool"
+}
+
 # Each installer runs in the background with its output in a log (shown on failure) and prints
 # the installed path as its last line. Builds and downloads overlap; the module cache is shared
 # safely (the go command locks it).
@@ -128,7 +166,7 @@ setup_tools() {
   need npm "Node.js, for the prometheus-operator schemas and the Dockerfile linter" || return 1
   echo "tools cache: ${TOOLS} ($("${GO}" version))"
   mkdir -p "${TOOLS}"
-  local job pids=() names=(helm kubeconform deploycheck node schemas) rc=0
+  local job pids=() names=(helm kubeconform deploycheck node schemas promtool) rc=0
   install_go_tool helm "${HELM_VERSION}" helm.sh/helm/v3/cmd/helm > "${WORK}/helm.out" 2> "${WORK}/helm.log" &
   pids+=($!)
   install_go_tool kubeconform "${KUBECONFORM_VERSION}" github.com/yannh/kubeconform/cmd/kubeconform \
@@ -140,6 +178,8 @@ setup_tools() {
   pids+=($!)
   install_k8s_schemas > "${WORK}/schemas.out" 2> "${WORK}/schemas.log" &
   pids+=($!)
+  install_promtool > "${WORK}/promtool.out" 2> "${WORK}/promtool.log" &
+  pids+=($!)
   for job in "${!pids[@]}"; do
     if ! wait "${pids[${job}]}"; then
       echo "-- installing ${names[${job}]} failed:" >&2
@@ -148,13 +188,15 @@ setup_tools() {
     fi
   done
   ((rc == 0)) || return 1
-  grep -hv '^go: downloading' "${WORK}"/{helm,kubeconform,deploycheck,node,schemas}.log || true
+  grep -hv '^go: downloading' "${WORK}"/{helm,kubeconform,deploycheck,node,schemas,promtool}.log || true
   HELM="$(tail -n1 "${WORK}/helm.out")"
   KUBECONFORM="$(tail -n1 "${WORK}/kubeconform.out")"
   DEPLOYCHECK="$(tail -n1 "${WORK}/deploycheck.out")"
   NODE_TOOLS="$(tail -n1 "${WORK}/node.out")"
   SCHEMAS="$(tail -n1 "${WORK}/schemas.out")"
+  PROMTOOL="$(tail -n1 "${WORK}/promtool.out")"
   echo "helm $("${HELM}" version --short), kubeconform ${KUBECONFORM_VERSION}, schemas ${SCHEMAS}"
+  echo "promtool ${PROMTOOL}: $("${PROMTOOL}" --version 2>&1 | head -n1)"
 }
 
 # ------------------------------------------------------------------------------------- checks
@@ -221,6 +263,14 @@ prometheus_files() {
     --rules "${ROOT}/deploy/prometheus/rules" --dashboards "${ROOT}/deploy/grafana/dashboards"
 }
 
+promtool_rules() {
+  local rules=() tests=()
+  mapfile -t rules < <(find "${ROOT}/deploy/prometheus/rules" -maxdepth 1 -name '*.yml' | sort)
+  mapfile -t tests < <(find "${ROOT}/deploy/prometheus/rules/tests" -name '*.yaml' | sort)
+  ((${#rules[@]} && ${#tests[@]})) || { echo "no rule files or no rule tests" >&2; return 1; }
+  "${PROMTOOL}" check rules "${rules[@]}" && "${PROMTOOL}" test rules "${tests[@]}"
+}
+
 settings_env() {
   if [[ ! -x "${ROOT}/.venv/bin/python" ]]; then
     echo "SKIP: no .venv (run \`make setup\`)"
@@ -242,6 +292,12 @@ dashboard_queries() {
 
 # ------------------------------------------------------------------------------------- main
 
+if [[ "${1:-}" == promtool ]]; then
+  mkdir -p "${TOOLS}"
+  install_promtool
+  exit
+fi
+
 TOTAL_START="$(ts)"
 step "tools" setup_tools
 if ((${#FAILED[@]})); then
@@ -256,6 +312,7 @@ step "prometheus-operator objects: JSON schemas (npm)" crd_schemas
 step "compose file (compose-go)" compose_spec
 step "compose file (docker compose config)" compose_cli
 step "Prometheus config, rules, dashboard PromQL" prometheus_files
+step "Prometheus rules: promtool check rules + test rules" promtool_rules
 step "Dockerfile syntax (dockerfile-utils)" dockerfile_lint
 step "SEATMETER_* environment vs the settings model" settings_env
 step "dashboard ClickHouse queries (pytest)" dashboard_queries

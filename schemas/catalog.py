@@ -215,6 +215,18 @@ class Override(_Frozen):
         return self
 
 
+class Approval(_Frozen):
+    """Software IT allows without a license pool (a site agreement, a vetted tool); `product` is a
+    catalog product or SaaS app id, or a name as usage rows show it (case-insensitive)."""
+
+    product: str = Field(min_length=1)
+    reason: str = Field(min_length=3)
+
+
+class ApprovalFile(_Frozen):
+    approved: tuple[Approval, ...] = ()
+
+
 class Heuristics(_Frozen):
     """Word and folder lists behind the heuristic rules, kept with the data they tune.
 

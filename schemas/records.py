@@ -86,3 +86,40 @@ class DeadLetter:
     headers: dict[str, str] = field(default_factory=dict)
     sealed: str = ""
     source_key: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class SessionRow:
+    """One version of a session for the warehouse; ``deleted`` rows withdraw a superseded id."""
+
+    session_id: int
+    device_id: str
+    user_key: str
+    product: str
+    started_at: datetime
+    ended_at: datetime
+    running_ms: int
+    active_ms: int
+    idle_ms: int
+    event_count: int
+    signins: int
+    activity_measured: bool
+    counts_as_use: bool
+    session_type: str
+    device_timezone: str
+    definition_version: str
+    version: int
+    deleted: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class CatalogProductRow:
+    """A catalog product as the warehouse joins it to license pools and usage."""
+
+    product: str
+    product_id: str
+    vendor: str
+    suites: tuple[str, ...]
+    license_model: str
+    licensable: bool
+    catalog_version: str

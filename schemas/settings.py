@@ -12,6 +12,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from schemas.catalog import LicenseModel
 from schemas.usage import Environment
 
 STATE_DIR = Path(".seatmeter")
@@ -112,10 +113,60 @@ class ScopeSettings(_Section):
 
 
 class CatalogSettings(_Section):
-    """Local corrections to the product catalog, and how often workers look for new ones."""
+    """Corrections to the product catalog (a local file, and a compacted topic every worker reads
+    whole), and what the shadow-IT report counts as approved.
+
+    Products whose every license hint is in ``exempt_license_models`` are never listed as
+    unapproved: free and open-source tools would otherwise bury the software that costs money.
+    """
 
     overrides_file: Path = STATE_DIR / "catalog-overrides.yaml"
     reload_check_seconds: float = Field(default=5.0, gt=0)
+    topic: str = "seatmeter.catalog-overrides"
+    approved_file: Path = STATE_DIR / "approved-software.yaml"
+    exempt_license_models: tuple[LicenseModel, ...] = ("free", "open_source")
+
+
+class ProductSessionRule(_Section):
+    """Per-product overrides of the session rules; unset fields take the global value."""
+
+    gap_minutes: float | None = Field(default=None, gt=0)
+    min_active_seconds: float | None = Field(default=None, ge=0)
+    weekly_active_minutes: float | None = Field(default=None, ge=0)
+
+
+class SessionSettings(_Section):
+    """How observations become sessions, and when a session or a week counts as use.
+
+    ``products`` maps canonical product names to overrides, as JSON in the environment, e.g.
+    ``'{"Microsoft Excel": {"gap_minutes": 60}}'``. The thresholds form a definition whose
+    version every session row records, so a report can say which definition it used.
+    """
+
+    gap_minutes: float = Field(default=30.0, gt=0)
+    min_active_seconds: float = Field(default=60.0, ge=0)
+    weekly_active_minutes: float = Field(default=30.0, ge=0)
+    products: dict[str, ProductSessionRule] = Field(default_factory=dict)
+
+
+class AlertSettings(_Section):
+    """When license-pool and sync-gap alerts open and resolve, and where else they go.
+
+    ``sync_gap_hours_by_source`` maps a source (a usage topic, or ``agent:<device group>``) to
+    its own threshold, as JSON. Silence during ``quiet_weekdays`` (ISO numbers, 6 = Saturday,
+    7 = Sunday) is expected and does not count towards a gap.
+    """
+
+    topic: str = "seatmeter.alerts"
+    evaluate_every_seconds: float = Field(default=15.0, gt=0)
+    overrun_open_minutes: int = Field(default=5, ge=1)
+    overrun_resolve_minutes: int = Field(default=5, ge=1)
+    named_user_window_days: int = Field(default=30, ge=1)
+    sync_gap_hours: float = Field(default=24.0, gt=0)
+    sync_gap_hours_by_source: dict[str, float] = Field(default_factory=dict)
+    quiet_weekdays: tuple[int, ...] = (6, 7)
+    webhook_url: str | None = None
+    webhook_timeout_seconds: float = Field(default=5.0, gt=0)
 
 
 class PrivacySettings(_Section):
@@ -156,5 +207,7 @@ class Settings(BaseSettings):
     ingest: IngestSettings = Field(default_factory=IngestSettings)
     scope: ScopeSettings = Field(default_factory=ScopeSettings)
     catalog: CatalogSettings = Field(default_factory=CatalogSettings)
+    sessions: SessionSettings = Field(default_factory=SessionSettings)
+    alerts: AlertSettings = Field(default_factory=AlertSettings)
     privacy: PrivacySettings = Field(default_factory=PrivacySettings)
     metrics: MetricsSettings = Field(default_factory=MetricsSettings)

@@ -16,6 +16,8 @@ from aiokafka.structs import TopicPartition
 from schemas.records import SourceRecord
 from schemas.settings import KafkaSettings
 
+COMPACTED = (("cleanup.policy", "compact"), ("max.compaction.lag.ms", str(7 * 86_400_000)))
+
 
 @dataclass(frozen=True, slots=True)
 class TopicSpec:
@@ -36,11 +38,21 @@ def pipeline_topics(settings: KafkaSettings) -> list[TopicSpec]:
         specs.append(TopicSpec(topic, *size))
         specs.append(TopicSpec(topic + settings.dead_letter_suffix, *size, config=month))
         specs.append(TopicSpec(topic + settings.late_suffix, *size, config=month))
-    compacted = (("cleanup.policy", "compact"), ("max.compaction.lag.ms", str(7 * 86_400_000)))
     for topic in settings.reference_topics:
-        specs.append(TopicSpec(topic, *size, config=compacted))
+        specs.append(TopicSpec(topic, *size, config=COMPACTED))
         specs.append(TopicSpec(topic + settings.dead_letter_suffix, *size, config=month))
     return specs
+
+
+def catalog_topic(name: str, settings: KafkaSettings) -> TopicSpec:
+    """The compacted catalog-corrections topic, keyed by what a correction matches. One partition:
+    corrections are few and every worker reads the whole topic anyway."""
+    return TopicSpec(name, 1, settings.replication_factor, config=COMPACTED)
+
+
+def alerts_topic(name: str, settings: KafkaSettings) -> TopicSpec:
+    """The compacted alerts topic, keyed by alert id: the latest state of every alert stays."""
+    return TopicSpec(name, settings.topic_partitions, settings.replication_factor, config=COMPACTED)
 
 
 def consumed_topics(settings: KafkaSettings) -> list[str]:
@@ -69,10 +81,11 @@ async def ensure_topics(bootstrap_servers: str, specs: Iterable[TopicSpec]) -> l
 async def produce(
     bootstrap_servers: str,
     topic: str,
-    messages: Sequence[tuple[bytes | None, bytes]],
+    messages: Sequence[tuple[bytes | None, bytes | None]],
     headers: Sequence[Sequence[tuple[str, bytes]]] | None = None,
 ) -> None:
-    """Send keyed messages with acks from all replicas; returns once every one is acknowledged."""
+    """Send keyed messages with acks from all replicas; returns once every one is acknowledged.
+    A ``None`` value is a tombstone."""
     producer = AIOKafkaProducer(
         bootstrap_servers=bootstrap_servers,
         acks="all",

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import UTC, datetime
+from decimal import Decimal
 from typing import Any
 
 from clickhouse_connect.driver.client import Client
 
-from schemas.records import DeadLetter, ProductMinuteRollup
+from schemas.alerts import Alert, AlertRule, AlertState, SubjectKind
+from schemas.records import CatalogProductRow, DeadLetter, ProductMinuteRollup, SessionRow
 from schemas.usage import AgentHealth
 
 SourcePartition = tuple[str, int]
@@ -140,3 +143,97 @@ class AgentHealthWriter:
         ]  # fmt: skip
         client.insert(self.table, rows, column_names=list(self.columns))
         return len(rows)
+
+
+class UsageSessionWriter:
+    """Session versions; a repeated batch writes the same versions again, which collapse."""
+
+    table = "usage_session_versions"
+    columns = (
+        "session_id",
+        "device_id",
+        "user_key",
+        "product",
+        "started_at",
+        "ended_at",
+        "running_ms",
+        "active_ms",
+        "idle_ms",
+        "event_count",
+        "signins",
+        "activity_measured",
+        "counts_as_use",
+        "session_type",
+        "device_timezone",
+        "definition_version",
+        "pseudonym_key_id",
+        "version",
+        "deleted",
+    )
+
+    def write(self, client: Client, rows: Sequence[SessionRow], key_id: str = "") -> int:
+        if not rows:
+            return 0
+        data = [
+            [r.session_id, r.device_id, r.user_key, r.product, r.started_at, r.ended_at, r.running_ms, r.active_ms,
+             r.idle_ms, r.event_count, r.signins, int(r.activity_measured), int(r.counts_as_use), r.session_type,
+             r.device_timezone, r.definition_version, key_id, r.version, int(r.deleted)]
+            for r in rows
+        ]  # fmt: skip
+        client.insert(self.table, data, column_names=list(self.columns))
+        return len(rows)
+
+
+class UsageDefinitionWriter:
+    """Records what a definition version means, so reports can name their thresholds."""
+
+    table = "usage_definitions"
+    columns = ("definition_version", "product", "gap_seconds", "min_active_seconds", "weekly_active_minutes")
+
+    def write(self, client: Client, rows: Sequence[tuple[str, str, Decimal, Decimal, Decimal]]) -> int:
+        client.insert(self.table, [list(r) for r in rows], column_names=list(self.columns))
+        return len(rows)
+
+
+class CatalogProductWriter:
+    """The catalog's products for pool coverage; the latest catalog's row per product wins."""
+
+    table = "catalog_products"
+    columns = ("product", "product_id", "vendor", "suites", "license_model", "licensable", "catalog_version")
+
+    def write(self, client: Client, rows: Sequence[CatalogProductRow]) -> int:
+        data = [[r.product, r.product_id, r.vendor, list(r.suites), r.license_model, int(r.licensable),
+                 r.catalog_version] for r in rows]  # fmt: skip
+        client.insert(self.table, data, column_names=list(self.columns))
+        return len(rows)
+
+
+class AlertWriter:
+    """Alert lifecycle rows; the latest ``updated_at`` per alert id is its state."""
+
+    table = "alerts"
+    columns = ("alert_id", "rule", "subject_kind", "subject", "state", "opened_at", "resolved_at", "value",
+               "threshold", "summary", "updated_at")  # fmt: skip
+
+    def write(self, client: Client, alerts: Sequence[Alert]) -> int:
+        if not alerts:
+            return 0
+        data = [[a.alert_id, a.rule.value, a.subject_kind.value, a.subject, a.state.value, a.opened_at, a.resolved_at,
+                 a.value, a.threshold, a.summary, a.updated_at] for a in alerts]  # fmt: skip
+        client.insert(self.table, data, column_names=list(self.columns))
+        return len(alerts)
+
+    def open_alerts(self, client: Client) -> list[Alert]:
+        result = client.query(
+            "SELECT alert_id, rule, subject_kind, subject, state, opened_at, resolved_at, value, threshold, summary, "
+            "updated_at FROM alerts FINAL WHERE state = 'open'"
+        )
+        return [
+            Alert(r[0], AlertRule(r[1]), SubjectKind(r[2]), r[3], AlertState(r[4]), _utc(r[5]), None, float(r[7]),
+                  float(r[8]), r[9], _utc(r[10]))
+            for r in result.result_rows
+        ]  # fmt: skip
+
+
+def _utc(moment: datetime) -> datetime:
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)

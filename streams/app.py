@@ -11,18 +11,22 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-from collections.abc import Awaitable, Sequence
+import weakref
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from functools import partial
 from typing import Any
 
 import faust
 
+from schemas.alerts import Alert
 from schemas.records import DeadLetter, SourceRecord
 from schemas.settings import Settings
+from sinks.alert_webhook import post_alerts
 from sinks.seen_events import SeenEventStore
 from sinks.warehouse import Warehouse
 from streams import metrics
+from streams.alerting import AlertEvaluator
 from streams.catalog_source import CatalogWatcher
 from streams.processors import (
     DeadLetterMirror,
@@ -35,14 +39,17 @@ from streams.processors import (
     build_ingest_rules,
 )
 from streams.sources import ReferenceSourceSpec, UsageSourceSpec, reference_sources, usage_sources
+from streams.stages.alert_format import alert_message, alertmanager_payload
 from streams.stages.dead_letter import NotADeadLetterError, dead_letter_headers, read_dead_letter
 from streams.stages.pseudonymize import PseudonymKey
 from streams.stages.seal import Sealer
+from streams.stages.sessionize import state_partition
 
 log = logging.getLogger(__name__)
 
 EX_DATAERR = 65
 EX_TEMPFAIL = 75
+EX_SOFTWARE = 70
 
 
 def broker_urls(bootstrap_servers: str) -> list[str]:
@@ -73,7 +80,7 @@ def create_app(
         worker.app_id,
         broker=broker_urls(settings.kafka.bootstrap_servers),
         datadir=str(worker.data_dir),
-        store="memory://",
+        store="rocksdb://",
         web_enabled=False,
         topic_partitions=settings.kafka.topic_partitions,
         topic_replication_factor=settings.kafka.replication_factor,
@@ -94,6 +101,8 @@ def create_app(
     ]
     for reference in reference_sources(settings, key):
         _add_reference_agent(app, reference, inserter, rules.sealer, settings)
+    _add_catalog_agent(app, settings, catalog)
+    _add_alert_evaluator(app, settings, warehouse)
     mirror = DeadLetterMirror(inserter)
     inputs = (*kafka.usage_topics, *kafka.reference_topics)
     dead_letter_topics = _raw_topic(app, *(t + kafka.dead_letter_suffix for t in inputs))
@@ -140,6 +149,14 @@ def _add_usage_agent(
 ) -> UsageProcessor:
     """One agent per source topic, with that source's decoder, dead-letter and late topics."""
     kafka, worker = settings.kafka, settings.worker
+    table = app.Table(
+        f"sessions-{source.name}",
+        key_type=bytes,
+        value_type=bytes,
+        partitions=kafka.topic_partitions,
+        help=f"Open usage sessions per device, user and product, from {source.topic}.",
+    )
+    sessions = TableSessionStates(app, table)
     processor = UsageProcessor(
         parts.inserter,
         parts.warehouse,
@@ -148,6 +165,7 @@ def _add_usage_agent(
         source.decode,
         parts.seen,
         parts.catalog,
+        sessions,
         send_dead_letters=partial(_publish, _raw_topic(app, source.topic + kafka.dead_letter_suffix)),
         send_late=partial(_publish, _raw_topic(app, source.topic + kafka.late_suffix)),
     )
@@ -155,11 +173,82 @@ def _add_usage_agent(
     async def ingest_usage(stream: Any) -> None:
         async for events in stream.take_events(worker.batch_max_messages, within=worker.batch_max_seconds):
             records = [to_source_record(e) for e in events]
+            sessions.bind(events)
             await _or_exit(processor.process(records))
             _observe_lag(app, records)
 
     app.agent(_raw_topic(app, source.topic), name=f"ingest-{source.name}")(ingest_usage)
     return processor
+
+
+class TableSessionStates:
+    """Session state in a Faust table: RocksDB on the worker, a compacted changelog topic in
+    Kafka, partitioned like the source topic so state moves with its partition on a rebalance.
+
+    Faust routes a table key to the store and changelog partition of the *current event*, a
+    context variable its stream sets per event. A batch holds several partitions' events, so
+    before touching a key this sets the current event to one from that key's partition (the
+    state key starts with it). ``put_many`` waits for the changelog to be acknowledged.
+    """
+
+    def __init__(self, app: faust.App, table: Any) -> None:
+        self._app = app
+        self._table = table
+        self._events: dict[int, Any] = {}
+
+    def bind(self, events: Sequence[Any]) -> None:
+        self._events = {event.message.partition: event for event in events}
+
+    async def get_many(self, state_keys: Sequence[str]) -> dict[str, bytes]:
+        found: dict[str, bytes] = {}
+        for state_key in state_keys:
+            self._enter_partition(state_partition(state_key))
+            value = self._table.get(state_key.encode())
+            if value is not None:
+                found[state_key] = value
+        return found
+
+    async def put_many(self, items: Sequence[tuple[int, str, bytes]]) -> None:
+        for partition, state_key, value in items:
+            self._enter_partition(partition)
+            self._table[state_key.encode()] = value
+        await self._app.producer.flush()
+
+    def _enter_partition(self, partition: int) -> None:
+        faust.streams._current_event.set(weakref.ref(self._events[partition]))  # noqa: SLF001
+
+
+def _add_alert_evaluator(app: faust.App, settings: Settings, warehouse: Warehouse) -> None:
+    """Alert rules, evaluated by the leader only, so one worker speaks for the group."""
+    topic = _raw_topic(app, settings.alerts.topic)
+    evaluator = AlertEvaluator(warehouse, settings.alerts, partial(_publish_alerts, topic), _notifier(settings))
+
+    @app.timer(settings.alerts.evaluate_every_seconds, on_leader=True, name="evaluate-alerts")  # type: ignore[untyped-decorator]
+    async def evaluate_alerts() -> None:
+        try:
+            await evaluator.evaluate()
+        except Exception:
+            metrics.ALERT_EVALUATION_FAILURES.inc()
+            log.exception("alert evaluation failed; it runs again at the next interval")
+
+
+async def _publish_alerts(topic: Any, alerts: Sequence[Alert]) -> None:
+    pending = [await topic.send(key=key, value=value) for key, value in (alert_message(a) for a in alerts)]
+    for future in pending:
+        await future
+
+
+def _notifier(settings: Settings) -> Callable[[Sequence[Alert]], Awaitable[None]]:
+    url = settings.alerts.webhook_url
+
+    async def notify(alerts: Sequence[Alert]) -> None:
+        if url:
+            payload = alertmanager_payload(alerts)
+            await post_alerts(
+                url, payload, settings.alerts.webhook_timeout_seconds, on_failure=metrics.WEBHOOK_FAILURES.inc
+            )
+
+    return notify
 
 
 def _add_reference_agent(
@@ -176,6 +265,22 @@ def _add_reference_agent(
             _observe_lag(app, records)
 
     app.agent(_raw_topic(app, source.topic), name=f"mirror-{source.name}")(mirror_reference)
+
+
+def _add_catalog_agent(app: faust.App, settings: Settings, catalog: CatalogWatcher) -> None:
+    """Every worker reads the whole catalog corrections topic, not a consumer group's share: all
+    of it now, before the first event is named, then what is published while the worker runs."""
+    from sinks.kafka import catalog_topic
+    from streams.catalog_source import CorrectionsFollower
+
+    spec = catalog_topic(settings.catalog.topic, settings.kafka)
+    follower = CorrectionsFollower(settings.kafka.bootstrap_servers, spec, catalog)
+    loop = asyncio.new_event_loop()
+    try:
+        loop.run_until_complete(follower.catch_up())
+    finally:
+        loop.close()
+    app.task(follower.follow)
 
 
 def _raw_topic(app: faust.App, *names: str) -> Any:
@@ -195,22 +300,34 @@ async def _or_exit(work: Awaitable[None]) -> None:
     except asyncio.CancelledError:
         await _finish(task)
         raise
-    except (WarehouseUnavailableError, InvalidInputFloodError) as exc:
+    except Exception as exc:  # noqa: BLE001 - any failure must stop the batch being acked
         _exit_without_ack(exc)
 
 
 async def _finish(task: asyncio.Future[None]) -> None:
     try:
         await task
-    except (WarehouseUnavailableError, InvalidInputFloodError) as exc:
+    except Exception as exc:  # noqa: BLE001 - as above
         _exit_without_ack(exc)
 
 
 def _exit_without_ack(exc: Exception) -> None:
-    """Exit at once: leaving the loop body any other way would ack the batch."""
-    log.critical("stopping the worker without acking the batch: %s", exc)
+    """Exit at once: leaving the loop body any other way would ack the batch. Faust would
+    restart a crashed agent and carry on past the batch, so even a bug must end the process."""
+    if isinstance(exc, WarehouseUnavailableError | InvalidInputFloodError):
+        log.critical("stopping the worker without acking the batch: %s", exc)
+    else:
+        log.critical("stopping the worker without acking the batch: unexpected error", exc_info=exc)
     logging.shutdown()
-    os._exit(EX_DATAERR if isinstance(exc, InvalidInputFloodError) else EX_TEMPFAIL)
+    os._exit(_exit_code(exc))
+
+
+def _exit_code(exc: Exception) -> int:
+    if isinstance(exc, InvalidInputFloodError):
+        return EX_DATAERR
+    if isinstance(exc, WarehouseUnavailableError):
+        return EX_TEMPFAIL
+    return EX_SOFTWARE
 
 
 def _readable_dead_letters(events: Sequence[Any]) -> list[DeadLetter]:

@@ -163,12 +163,20 @@ def correct(
     sha256: Annotated[str | None, typer.Option(help="The executable's SHA-256.")] = None,
     product: Annotated[str | None, typer.Option(help="The catalog product id it really is.")] = None,
     category: Annotated[str | None, typer.Option(help="Or a category: application, background, unknown.")] = None,
+    publish: Annotated[
+        bool, typer.Option(help="Send it to the corrections topic, for every worker, instead of the local file.")
+    ] = False,
 ) -> None:
-    """Record a misclassification: it becomes a catalog override that running workers pick up."""
+    """Record a misclassification: it becomes a catalog override that running workers pick up.
+
+    Without --publish it goes to the local overrides file, read by workers on this machine. With
+    --publish it goes to the compacted corrections topic, read by every worker of the cluster; a
+    newer correction for the same match replaces it, and `withdraw-correction` withdraws it.
+    """
     from pydantic import ValidationError
 
     from schemas.catalog import Override
-    from streams.catalog_source import append_override
+    from streams.catalog_source import append_override, check_override, correction_message
 
     settings = _settings()
     try:
@@ -176,23 +184,71 @@ def correct(
             {"path": path, "path_glob": path_glob, "sha256": sha256, "product": product, "category": category,
              "reason": reason}
         )  # fmt: skip
-        catalog = append_override(settings.catalog.overrides_file, override)
+        check_override(override)
     except ValidationError as exc:
         console.print(f"[red]not recorded: {exc.errors(include_input=False)[0]['msg']}[/red]")
         raise typer.Exit(1) from exc
+    if publish:
+        key, value = correction_message(override)
+        version = _send_correction(settings, key, value)
+        console.print(f"published {key.decode()} to {settings.catalog.topic}; workers without local corrections "
+                      f"now use {version}")  # fmt: skip
+        return
+    catalog = append_override(settings.catalog.overrides_file, override)
     console.print(f"recorded in {settings.catalog.overrides_file}; catalog is now {catalog.version}")
+
+
+@cli.command("withdraw-correction")
+def withdraw_correction(
+    path: Annotated[str | None, typer.Option(help="The exact path the correction matches.")] = None,
+    path_glob: Annotated[str | None, typer.Option(help="The glob the correction matches.")] = None,
+    sha256: Annotated[str | None, typer.Option(help="The SHA-256 the correction matches.")] = None,
+) -> None:
+    """Withdraw a published correction: a tombstone under its match on the corrections topic.
+
+    Local corrections are withdrawn by editing the overrides file.
+    """
+    from streams.catalog_source import match_key
+
+    settings = _settings()
+    try:
+        key = match_key(sha256=sha256, path=path, path_glob=path_glob)
+    except ValueError as exc:
+        console.print(f"[red]{exc}[/red]")
+        raise typer.Exit(1) from exc
+    version = _send_correction(settings, key.encode(), None)
+    console.print(f"withdrew {key} on {settings.catalog.topic}; workers without local corrections now use {version}")
+
+
+def _send_correction(settings: Settings, key: bytes, value: bytes | None) -> str:
+    """Publish one correction record and return the catalog version the topic now amounts to."""
+    from streams.catalog_source import topic_catalog_version
+
+    bootstrap, topic = settings.kafka.bootstrap_servers, settings.catalog.topic
+    asyncio.run(kafka.ensure_topics(bootstrap, [kafka.catalog_topic(topic, settings.kafka)]))
+    asyncio.run(kafka.produce(bootstrap, topic, [(key, value)]))
+    return topic_catalog_version(asyncio.run(kafka.read_to_end(bootstrap, topic)), topic)
 
 
 @cli.command("shadow-it")
 def shadow_it_report(
     days: Annotated[int, typer.Option(min=1, max=400, help="How many days back to look.")] = 30,
 ) -> None:
-    """Unknown executables with their user and device counts (possible shadow IT)."""
-    from streams.reports import shadow_it
+    """Unknown executables and unapproved software, with their user and device counts.
 
+    Unapproved: a catalog product that no license pool covers and that is not on the approved
+    list (SEATMETER_CATALOG__APPROVED_FILE); free and open-source products are left out.
+    """
+    from streams.catalog_source import merged_catalog, read_approvals
+    from streams.reports import ApprovalRules, shadow_it
+
+    settings = _settings().catalog
+    rules = ApprovalRules(
+        merged_catalog(settings.overrides_file), read_approvals(settings.approved_file), settings.exempt_license_models
+    )
     client = _connect()
     try:
-        console.print(shadow_it(client, datetime.now(UTC) - timedelta(days=days)))
+        console.print(shadow_it(client, datetime.now(UTC) - timedelta(days=days), rules))
     finally:
         client.close()
 
@@ -323,3 +379,65 @@ def _publish_reference(settings: Settings, topic: str, messages: list[tuple[byte
     asyncio.run(kafka.ensure_topics(settings.kafka.bootstrap_servers, kafka.pipeline_topics(settings.kafka)))
     asyncio.run(kafka.produce(settings.kafka.bootstrap_servers, topic, messages))
     console.print(f"published {len(messages):,} {what} to {topic}")
+
+
+class ReplaySource(StrEnum):
+    agent = "agent"
+    osquery = "osquery"
+    okta = "okta"
+    entra = "entra"
+
+
+@cli.command("replay")
+def replay_command(
+    files: Annotated[
+        list[Path], typer.Argument(exists=True, dir_okay=False, help="Exported files, replayed in the order given.")
+    ],
+    source: Annotated[ReplaySource, typer.Option("--source", help="The format of the files.")],
+) -> None:
+    """Run exported files through the pipeline into the warehouse, without Kafka (backfills,
+    trials). The same files replayed again change nothing; see the README for the file layouts."""
+    from streams.offline import replay_files
+
+    try:
+        summary = replay_files(_settings(), source.value, files)
+    except WarehouseInUseError as exc:
+        console.print(f"[red]{exc}[/red]")
+        raise typer.Exit(2) from exc
+    console.print(
+        f"replayed {summary.messages:,} messages from {len(files)} file(s) as {summary.topic}: "
+        f"{summary.dead_letters:,} dead letters, {summary.late:,} late events set aside"
+    )
+
+
+@cli.command("pools")
+def pools_command(
+    at: Annotated[
+        str,
+        typer.Option(help="The minute to show: now, latest (newest with usage), busiest (most users) or an ISO time."),
+    ] = "now",
+) -> None:
+    """License pools: seats, seats in use, today's peak and open alerts."""
+    from streams.pool_view import license_pool_view, resolve_minute
+
+    client = _connect()
+    try:
+        console.print(license_pool_view(client, resolve_minute(client, at)))
+    finally:
+        client.close()
+
+
+@cli.command("evaluate-alerts")
+def evaluate_alerts_command() -> None:
+    """Evaluate the alert rules once, as the leader worker does every few seconds; record and
+    publish what changed. For a stopped pipeline (an embedded warehouse a worker holds is locked)."""
+    from streams.alert_cli import evaluate_once
+
+    try:
+        changes = evaluate_once(_settings())
+    except WarehouseInUseError as exc:
+        console.print(f"[red]{exc}[/red]")
+        raise typer.Exit(2) from exc
+    console.print(f"alert evaluation: {len(changes)} alert(s) opened, resolved or updated")
+    for alert in changes:
+        console.print(f"  {alert.state.value:8} {alert.rule.value:18} {alert.summary}")

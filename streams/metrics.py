@@ -50,3 +50,21 @@ LAST_WRITE_TIMESTAMP = Gauge(
     "Unix time of the last successful insert, per table.",
     ["table"],
 )
+SESSION_KEYS_UPDATED = Counter(
+    "seatmeter_session_keys_updated",
+    "Session keys (device, user, product) whose state a batch changed.",
+)
+POOL_SEATS = Gauge("seatmeter_pool_seats", "Seats owned in a license pool.", ["pool"])
+POOL_SEATS_IN_USE = Gauge(
+    "seatmeter_pool_seats_in_use",
+    "Seats of a license pool in use in the last complete minute, by the pool's unit; "
+    "measure is running (open) or active (used).",
+    ["pool", "measure"],
+)
+ALERTS_OPEN = Gauge("seatmeter_alerts_open", "Alerts open now, per rule.", ["rule"])
+ALERT_TRANSITIONS = Counter("seatmeter_alert_transitions", "Alerts opened or resolved, per rule.", ["rule", "state"])
+ALERT_EVALUATION_TIMESTAMP = Gauge(
+    "seatmeter_alert_evaluation_timestamp_seconds", "When the alert rules were last evaluated (Unix time)."
+)
+WEBHOOK_FAILURES = Counter("seatmeter_alert_webhook_failures", "Alert webhook POSTs that failed.")
+ALERT_EVALUATION_FAILURES = Counter("seatmeter_alert_evaluation_failures", "Alert evaluations that failed.")

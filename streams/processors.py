@@ -13,20 +13,31 @@ import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 from typing import Any, Protocol
 
 from clickhouse_connect.driver.client import Client
 from tenacity import AsyncRetrying, RetryCallState, stop_after_attempt, wait_exponential
 
+from schemas.catalog import Catalog
 from schemas.records import DeadLetter, SourceRecord
 from schemas.settings import Settings, WarehouseSettings
 from sinks.reference_writers import DirectoryWriter, Versioned
 from sinks.seen_events import SeenEventStore
 from sinks.warehouse import Warehouse
-from sinks.writers import AgentHealthWriter, DeadLetterWriter, ProductUsageWriter
+from sinks.writers import (
+    AgentHealthWriter,
+    CatalogProductWriter,
+    DeadLetterWriter,
+    ProductUsageWriter,
+    UsageDefinitionWriter,
+    UsageSessionWriter,
+)
 from streams import metrics
 from streams.catalog_source import CatalogWatcher
 from streams.stages.admit import Door, DoorPolicy
+from streams.stages.aggregate import epoch_ms
+from streams.stages.catalog_rows import catalog_product_rows
 from streams.stages.dead_letter import to_dead_letter
 from streams.stages.decode import SizeLimits
 from streams.stages.guard import InvalidRatioLimit, InvalidRatioWindows, check_invalid_ratio
@@ -34,6 +45,14 @@ from streams.stages.ingest import Decoder, IngestStep, ingest_batch
 from streams.stages.progress import SourcePartition
 from streams.stages.pseudonymize import PseudonymKey
 from streams.stages.seal import Sealer
+from streams.stages.sessionize import (
+    KeyState,
+    SessionRules,
+    build_session_rules,
+    definition_rows,
+    group_by_state_key,
+    sessionize_batch,
+)
 from streams.stages.sources.reference import Decoded
 
 log = logging.getLogger(__name__)
@@ -87,6 +106,15 @@ class RetryingInserter:
         log.warning("insert into %s failed (attempt %d), retrying: %s", table, state.attempt_number, error)
 
 
+class SessionStateStore(Protocol):
+    """Where session state lives between batches: a Faust table when streaming, a local
+    RocksDB file for offline replay. ``put_many`` returns once the state is durable."""
+
+    async def get_many(self, state_keys: Sequence[str]) -> dict[str, bytes]: ...
+
+    async def put_many(self, items: Sequence[tuple[int, str, bytes]]) -> None: ...
+
+
 class ReferenceWriter(Protocol):
     table: str
 
@@ -105,6 +133,8 @@ class IngestRules:
     limits: SizeLimits
     invalid_ratio: InvalidRatioLimit
     sealer: Sealer | None
+    sessions: SessionRules
+    definitions: list[tuple[str, str, Decimal, Decimal, Decimal]]
     directory_refresh: timedelta = timedelta(minutes=5)
 
 
@@ -120,6 +150,8 @@ def build_ingest_rules(settings: Settings, key: PseudonymKey) -> IngestRules:
         limits=SizeLimits(ingest.max_message_bytes, ingest.max_event_bytes),
         invalid_ratio=InvalidRatioLimit(ingest.invalid_ratio_max, ingest.invalid_ratio_window),
         sealer=None if settings.privacy.store_raw_identities else Sealer(key),
+        sessions=build_session_rules(settings.sessions, ingest.allowed_lateness_seconds),
+        definitions=definition_rows(settings.sessions),
         directory_refresh=timedelta(seconds=scope.directory_refresh_seconds),
     )
 
@@ -136,6 +168,7 @@ class UsageProcessor:
         decode: Decoder,
         seen: SeenEventStore,
         catalog: CatalogWatcher,
+        sessions: SessionStateStore,
         send_dead_letters: SendDeadLetters,
         send_late: SendDeadLetters,
         clock: Clock = utc_now,
@@ -147,6 +180,10 @@ class UsageProcessor:
         self._decode = decode
         self._seen = seen
         self._catalog = catalog
+        self._sessions = sessions
+        self._session_writer = UsageSessionWriter()
+        self._definitions_written = False
+        self._catalog_recorded = ""
         self._reconciled: set[SourcePartition] = set()
         self._directory: dict[str, str] = {}
         self._directory_read_at: datetime | None = None
@@ -171,6 +208,8 @@ class UsageProcessor:
         await self._reconcile_seen({(r.topic, r.partition) for r in records}, now)
         rules = self._rules
         departments = await self._departments(now)
+        matcher = self._catalog.current()
+        await self._record_catalog(matcher.catalog)
         step = ingest_batch(
             records,
             self._written,
@@ -181,7 +220,7 @@ class UsageProcessor:
             max_message_bytes=rules.limits.max_message_bytes,
             seen=self._seen,
             departments=departments,
-            matcher=self._catalog.current(),
+            matcher=matcher,
         )
         flood = check_invalid_ratio(
             self._windows, step.messages_by_partition, step.invalid_by_partition, rules.invalid_ratio
@@ -197,11 +236,45 @@ class UsageProcessor:
         if step.health:
             await self._inserter.insert(self._health.table, lambda client: self._health.write(client, step.health))
         key_id = self._key.key_id
+        await self._update_sessions(step, now)
         await self._inserter.insert(self._writer.table, lambda c: self._writer.write(c, step.rollups, key_id))
         with_rows = {(r.source_topic, r.source_partition) for r in step.rollups}
         self._seen.record(step.counted, {p: o for p, o in step.last_offsets.items() if p in with_rows})
         self._written.update(step.last_offsets)
         self._count(records, step, letters)
+
+    async def _record_catalog(self, catalog: Catalog) -> None:
+        """Give the warehouse the catalog that names products, once per catalog version, so
+        license pools can be matched to the products and suites they cover."""
+        if catalog.version == self._catalog_recorded:
+            return
+        rows = catalog_product_rows(catalog)
+        writer = CatalogProductWriter()
+        await self._inserter.insert(writer.table, lambda client: writer.write(client, rows))
+        self._catalog_recorded = catalog.version
+
+    async def _update_sessions(self, step: IngestStep, now: datetime) -> None:
+        """Session rows first, then the state that remembers them, both before the rollups that
+        mark the batch written: a crash in between replays the batch, and the state's marks
+        (or, if the state was not saved, the same computation) make the replay change nothing."""
+        if not step.observations:
+            return
+        if not self._definitions_written:
+            rows = self._rules.definitions
+            await self._inserter.insert(UsageDefinitionWriter.table, lambda c: UsageDefinitionWriter().write(c, rows))
+            self._definitions_written = True
+        keys = sorted(group_by_state_key(step.observations))
+        raw = await self._sessions.get_many(keys)
+        states = {k: KeyState.from_bytes(v) for k, v in raw.items()}
+        updates = sessionize_batch(states, step.observations, self._rules.sessions, epoch_ms(now))
+        session_rows = [row for update in updates for row in update.rows]
+        if session_rows:
+            key_id = self._key.key_id
+            writer = self._session_writer
+            await self._inserter.insert(writer.table, lambda c: writer.write(c, session_rows, key_id))
+        if updates:
+            await self._sessions.put_many([(u.partition, u.state_key, u.state.to_bytes()) for u in updates])
+        metrics.SESSION_KEYS_UPDATED.inc(len(updates))
 
     async def _departments(self, now: datetime) -> dict[str, str] | None:
         """The directory's departments, re-read from the warehouse now and then; only when scoped."""

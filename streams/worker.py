@@ -9,7 +9,7 @@ import faust
 from prometheus_client import start_http_server
 
 from schemas.settings import Settings
-from sinks.kafka import ensure_topics, pipeline_topics
+from sinks.kafka import alerts_topic, ensure_topics, pipeline_topics
 from sinks.migrate import apply_migrations
 from sinks.seen_events import SeenEventStore
 from sinks.warehouse import Warehouse
@@ -36,7 +36,8 @@ def quiet_payload_loggers() -> None:
 def run_worker(settings: Settings) -> None:
     """Blocks until the worker stops (SIGTERM/SIGINT finish the batch in hand first)."""
     key = load_pseudonym_key(settings.privacy)
-    _run_once(ensure_topics(settings.kafka.bootstrap_servers, pipeline_topics(settings.kafka)))
+    topics = [*pipeline_topics(settings.kafka), alerts_topic(settings.alerts.topic, settings.kafka)]
+    _run_once(ensure_topics(settings.kafka.bootstrap_servers, topics))
     warehouse = Warehouse(settings.warehouse)
     warehouse.open_blocking()
     applied = warehouse.run_blocking(apply_migrations)

@@ -21,6 +21,7 @@ worker=$!
 trap 'kill "$worker" 2>/dev/null || true' EXIT
 
 echo "worker started (pid $worker, log $state/worker.log, metrics http://127.0.0.1:9321/metrics)"
+$seatmeter import entitlements deploy/local/demo-entitlements.csv
 $seatmeter simulate --devices "${DEVICES:-40}" --seed "${SEED:-7}"
 echo "waiting for the worker to write everything..."
 $seatmeter lag --wait --timeout 300
@@ -28,4 +29,6 @@ kill -TERM "$worker"
 wait "$worker" || true
 trap - EXIT
 $seatmeter report
+$seatmeter evaluate-alerts
+$seatmeter pools --at busiest
 echo "explore: SEATMETER_WAREHOUSE__URL=$SEATMETER_WAREHOUSE__URL $seatmeter sql 'SELECT * FROM product_usage_per_minute LIMIT 10'"

@@ -210,10 +210,10 @@ def _background_hit(ix: Index, entry: BackgroundEntry, obs: _Obs) -> _Hit:
 
 
 def _background(ix: Index, obs: _Obs, notes: _Notes) -> _Hit | None:
-    found = next((ix.bg_by_name[k] for k in obs.keys if k in ix.bg_by_name), None)
-    if found is not None:
-        hints = ix.bg_hints[found]
-        found = found if hints is None or hints.search(obs.path) else None
+    # Several entries may share a name (setup.exe of Chrome and of Edge): the first whose
+    # path hints agree wins.
+    named = next((ix.bg_by_name[k] for k in obs.keys if k in ix.bg_by_name), ())
+    found = next((i for i in named if (hints := ix.bg_hints[i]) is None or hints.search(obs.path)), None)
     if found is None and ix.any_bg_regex and ix.any_bg_regex.match(obs.name):
         found = next((i for rx, i in ix.bg_regexes if rx.match(obs.name)), None)
     if found is None:

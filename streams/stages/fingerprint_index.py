@@ -282,7 +282,7 @@ class Index:
     globs_of: tuple[tuple[Glob, ...], ...]
     schemes: tuple[Scheme | None, ...]
     product_by_id: dict[str, int]
-    bg_by_name: dict[str, int]
+    bg_by_name: dict[str, tuple[int, ...]]
     bg_regexes: tuple[tuple[re.Pattern[str], int], ...]
     any_bg_regex: re.Pattern[str] | None
     bg_globs: tuple[Glob, ...]
@@ -402,7 +402,7 @@ def build_index(catalog: Catalog, as_of: date) -> Index:
             for p in products
         ),
         product_by_id={p.id: i for i, p in enumerate(products)},
-        bg_by_name={k: i for i, b in reversed(list(enumerate(background))) for k in _exe_keys((*b.exe, *b.bundle))},
+        bg_by_name=_multi((k, i) for i, b in enumerate(background) for k in _exe_keys((*b.exe, *b.bundle))),
         bg_regexes=tuple((re.compile(r, re.I), i) for i, b in enumerate(background) for r in b.exe_regex),
         any_bg_regex=_any_of(r for b in background for r in b.exe_regex),
         bg_globs=bg_globs,

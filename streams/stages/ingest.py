@@ -20,6 +20,7 @@ from streams.stages.fingerprint import Matcher, build_matcher, load_catalog
 from streams.stages.product import ProductName, name_product
 from streams.stages.progress import SourcePartition, last_offsets, unwritten
 from streams.stages.pseudonymize import PseudonymKey, pseudonymize
+from streams.stages.sessionize import KeyedObservation, SessionKey, observe
 from streams.stages.sources.base import STAGE, SourceDecoded
 
 Decoder = Callable[[SourceRecord], SourceDecoded]
@@ -29,10 +30,11 @@ ADMIT_STAGE = "admit"
 
 @dataclass(frozen=True, slots=True)
 class IngestStep:
-    """What a batch produced: rollups to write, rejections to dead-letter, late events to set
-    aside, and counts for metrics and the invalid-ratio guard."""
+    """What a batch produced: rollups to write, observations for sessions, rejections to
+    dead-letter, late events to set aside, and counts for metrics and the invalid-ratio guard."""
 
     rollups: list[ProductMinuteRollup]
+    observations: list[KeyedObservation]
     rejections: list[Rejection]
     late: list[Rejection]
     out_of_scope: Counter[str]
@@ -101,6 +103,7 @@ def ingest_batch(
     marks = last_offsets(fresh)
     return IngestStep(
         rollups=aggregate_usage(usages, marks),
+        observations=[_observation(u) for u in usages],
         rejections=rejections,
         late=late,
         out_of_scope=out_of_scope,
@@ -158,6 +161,11 @@ def _place(event: UsageEvent, name: ProductName, record: SourceRecord, key: Pseu
         partition=record.partition,
         offset=record.offset,
     )
+
+
+def _observation(usage: PlacedUsage) -> KeyedObservation:
+    key = SessionKey(usage.event.device_id or "", usage.user_key, usage.product)
+    return KeyedObservation(key, observe(usage.event), usage.topic, usage.partition, usage.offset)
 
 
 def _set_aside(record: SourceRecord, event: UsageEvent, reason: str) -> Rejection:

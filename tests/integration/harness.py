@@ -82,10 +82,15 @@ class Pipeline:
         out = self.cli("sql", "--format", "JSONEachRow", sql)
         return [orjson.loads(line) for line in out.splitlines() if line.strip()]
 
-    def start_worker(self) -> Worker:
-        log = (self.root / "worker.log").open("ab")
-        process = subprocess.Popen([SEATMETER, "worker"], env=self.env, cwd=self.root, stdout=log, stderr=log)
-        return Worker(process, self)
+    def start_worker(self, name: str = "worker") -> Worker:
+        """A worker process; give further concurrent workers their own ``name`` (state, port, log)."""
+        env, port = self.env, self.metrics_port
+        if name != "worker":
+            port = free_port()
+            env.update({"SEATMETER_WORKER__DATA_DIR": str(self.root / name), "SEATMETER_METRICS__PORT": str(port)})
+        log = (self.root / f"{name}.log").open("ab")
+        process = subprocess.Popen([SEATMETER, "worker"], env=env, cwd=self.root, stdout=log, stderr=log)
+        return Worker(process, self, port, name)
 
     def wait_caught_up(self, timeout: float = 180) -> None:
         self.cli("lag", "--wait", "--timeout", str(timeout), timeout=timeout + 30)
@@ -125,10 +130,12 @@ class Pipeline:
 class Worker:
     process: subprocess.Popen[bytes]
     pipeline: Pipeline
+    metrics_port: int
+    name: str = "worker"
 
     def metric(self, name: str) -> float:
         """Sum of a metric's samples from the worker's /metrics endpoint (0 when absent)."""
-        url = f"http://127.0.0.1:{self.pipeline.metrics_port}/metrics"
+        url = f"http://127.0.0.1:{self.metrics_port}/metrics"
         with urllib.request.urlopen(url, timeout=5) as response:  # noqa: S310 - loopback only
             text = response.read().decode()
         return sum(
@@ -152,7 +159,7 @@ class Worker:
 
     def assert_alive(self) -> None:
         if self.process.poll() is not None:
-            log = (self.pipeline.root / "worker.log").read_text(errors="replace")[-4000:]
+            log = (self.pipeline.root / f"{self.name}.log").read_text(errors="replace")[-4000:]
             raise AssertionError(f"worker exited with {self.process.returncode}:\n{log}")
 
     def stop(self, timeout: float = 60) -> int:

@@ -547,3 +547,12 @@ def test_concurrent_clients_are_served(chdb_http_server):  # noqa: F811
         ]
     finally:
         check.close()
+
+
+@pytest.mark.parametrize("rows", [9, 10, 11])
+def test_insert_blocks_that_start_with_newline_bytes(client, rows):
+    """10 rows and a 10-letter first column make a Native block start with two newline bytes,
+    which chDB misreads as inline query data; the fixture passes the data as a file instead."""
+    client.command("CREATE TABLE blocks (session_id UInt64, b String) ENGINE = MergeTree ORDER BY tuple()")
+    client.insert("blocks", [[i, f"v{i}"] for i in range(rows)], column_names=["session_id", "b"])
+    assert client.query("SELECT count(), sum(session_id) FROM blocks").result_rows == [(rows, sum(range(rows)))]

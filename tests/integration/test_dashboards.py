@@ -54,6 +54,10 @@ PROMETHEUS_TYPE = "prometheus"
 # The worker's metrics (README / interface contract). Histograms expose _bucket/_sum/_count series.
 WORKER_METRICS = frozenset(
     {
+        "seatmeter_pool_seats",
+        "seatmeter_pool_seats_in_use",
+        "seatmeter_alerts_open",
+        "seatmeter_alert_evaluation_timestamp_seconds",
         "seatmeter_events_consumed_total",
         "seatmeter_events_invalid_total",
         "seatmeter_dead_letters_total",

@@ -104,14 +104,17 @@ import gzip
 import hmac
 import json
 import logging
+import os
 import re
 import socket
 import sys
+import tempfile
 import threading
 import time
 import uuid
 import zlib
 from collections import deque
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from email import policy
 from email.message import Message
@@ -481,6 +484,32 @@ def _sql_for_log(query_param: str, body: bytes, multipart: bool) -> str:
         if len(text) > 4000:
             text = text[:4000] + f"... <{len(body)} bytes>"
     return f"{query_param}\n{text}" if query_param else text
+
+
+@contextlib.contextmanager
+def _insert_data_as_file(sql: bytes) -> Iterator[bytes]:
+    """Hand an INSERT's data to the engine as a file (``FROM INFILE``), not inline in the query.
+
+    A real server streams INSERT data apart from the query text. chDB parses inline data out of
+    the query string, and misreads some binary blocks there (a Native block whose first bytes
+    are two newline bytes, e.g. 10 rows whose first column name has 10 letters), so the data goes
+    through a temporary file, which the engine reads as it would a stream.
+    """
+    head = _INSERT_HEAD_RE.match(sql[:65536].decode("latin-1")) if _leading_keyword(sql) == "INSERT" else None
+    data = sql[head.end() :] if head else b""
+    if head is None or not data.strip():
+        yield sql
+        return
+    statement = head.group(1)
+    cut = _FORMAT_RE.search(statement)
+    assert cut is not None  # the head pattern ends with FORMAT <name>
+    with tempfile.NamedTemporaryFile(prefix="chdb-insert-", suffix=".data", delete=False) as handle:
+        handle.write(data)
+    try:
+        rewritten = f"{statement[: cut.start()]} FROM INFILE {_quote_literal(handle.name)} {statement[cut.start() :]}"
+        yield rewritten.encode("latin-1")
+    finally:
+        os.unlink(handle.name)
 
 
 def _parse_multipart(content_type: str, body: bytes) -> tuple[dict[str, str], list[str]]:
@@ -897,7 +926,10 @@ class ChdbHttpServer:
         )
         if not sql.strip():
             raise _ClickHouseError.fixture(SYNTAX_ERROR, "Empty query")
+        with _insert_data_as_file(sql) as sql:
+            return self._execute_sql(method, params, sql, record)
 
+    def _execute_sql(self, method: str, params: dict[str, str], sql: bytes, record: RequestRecord) -> _Result:
         bind_params = {k[len("param_") :]: v for k, v in params.items() if k.startswith("param_")}
         settings = {k: v for k, v in params.items() if k not in _TRANSPORT_PARAMS and not k.startswith("param_")}
         for name in settings:

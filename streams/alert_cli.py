@@ -1,0 +1,46 @@
+"""One alert evaluation outside a worker: the same evaluator, with a plain Kafka producer."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+
+from schemas.alerts import Alert
+from schemas.settings import Settings
+from sinks import kafka
+from sinks.alert_webhook import post_alerts
+from sinks.migrate import apply_migrations
+from sinks.warehouse import Warehouse
+from streams import metrics
+from streams.alerting import AlertEvaluator
+from streams.stages.alert_format import alert_message, alertmanager_payload
+
+
+def evaluate_once(settings: Settings) -> list[Alert]:
+    warehouse = Warehouse(settings.warehouse)
+    warehouse.open_blocking()
+    try:
+        warehouse.run_blocking(apply_migrations)
+        return asyncio.run(_evaluate(settings, warehouse))
+    finally:
+        warehouse.close_blocking()
+
+
+async def _evaluate(settings: Settings, warehouse: Warehouse) -> list[Alert]:
+    servers = settings.kafka.bootstrap_servers
+    topic = settings.alerts.topic
+
+    async def publish(alerts: Sequence[Alert]) -> None:
+        await kafka.ensure_topics(servers, [kafka.alerts_topic(topic, settings.kafka)])
+        await kafka.produce(servers, topic, [alert_message(a) for a in alerts])
+
+    async def notify(alerts: Sequence[Alert]) -> None:
+        if settings.alerts.webhook_url:
+            await post_alerts(
+                settings.alerts.webhook_url,
+                alertmanager_payload(alerts),
+                settings.alerts.webhook_timeout_seconds,
+                on_failure=metrics.WEBHOOK_FAILURES.inc,
+            )
+
+    return await AlertEvaluator(warehouse, settings.alerts, publish, notify).evaluate()

@@ -1,0 +1,255 @@
+"""The alert evaluator: reads the warehouse, runs the alert stages, records and sends changes.
+
+It runs on the leader worker every ``alerts.evaluate_every_seconds``. Each run recomputes the
+rules from the data (see ``streams.stages.alerts``), compares with the open alerts recorded in
+the ``alerts`` table and writes only what changed: the table, the ``alerts`` topic, metrics and,
+for openings and resolutions, the optional webhook. Because alert ids come from the data, a run
+repeated after a crash, or by a new leader, writes the same ids again and nothing doubles.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import defaultdict
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from clickhouse_connect.driver.client import Client
+
+from schemas.alerts import Alert, AlertRule, AlertState, SubjectKind
+from schemas.settings import AlertSettings
+from sinks.warehouse import Warehouse
+from sinks.writers import AlertWriter
+from streams import metrics
+from streams.stages.alerts import changed_alerts, gap_opened_at, make_alert, overrun_episodes
+
+log = logging.getLogger(__name__)
+
+MINUTE_MODELS = ("concurrent_user", "per_device", "per_core")
+WINDOW_MODELS = ("named_user", "subscription_seat")
+LOOKBACK = timedelta(hours=24)
+DEVICE_MEMORY = timedelta(days=30)
+
+Publish = Callable[[Sequence[Alert]], Awaitable[None]]
+
+
+@dataclass(frozen=True, slots=True)
+class Pool:
+    pool_id: str
+    name: str
+    license_model: str
+    seats: int
+
+
+class AlertEvaluator:
+    def __init__(self, warehouse: Warehouse, settings: AlertSettings, publish: Publish, notify: Publish) -> None:
+        self._warehouse = warehouse
+        self._settings = settings
+        self._publish = publish
+        self._notify = notify
+        self._writer = AlertWriter()
+
+    async def evaluate(self, now: datetime | None = None) -> list[Alert]:
+        """One evaluation; returns the alerts that changed."""
+        now = (now or datetime.now(UTC)).replace(microsecond=0)
+        known = {a.alert_id: a for a in await self._warehouse.run(self._writer.open_alerts)}
+        computed = await self._warehouse.run(self._compute, now, list(known.values()))
+        changes = changed_alerts(known, computed)
+        if changes:
+            await self._warehouse.run(self._writer.write, changes)
+            await self._publish(changes)
+            transitions = [a for a in changes if known.get(a.alert_id, a).state != a.state or a.alert_id not in known]
+            if transitions:
+                await self._notify(transitions)
+            for alert in transitions:
+                metrics.ALERT_TRANSITIONS.labels(alert.rule.value, alert.state.value).inc()
+        self._export_open(known, changes)
+        metrics.ALERT_EVALUATION_TIMESTAMP.set(now.timestamp())
+        return changes
+
+    def _compute(self, client: Client, now: datetime, known: list[Alert]) -> list[Alert]:
+        pools = _pools(client)
+        open_by_subject: dict[tuple[AlertRule, str], Alert] = {(a.rule, a.subject): a for a in known}
+        alerts: list[Alert] = []
+        alerts += self._overruns(client, now, [p for p in pools if p.license_model in MINUTE_MODELS], known)
+        alerts += self._named_user_overruns(client, now, [p for p in pools if p.license_model in WINDOW_MODELS],
+                                            open_by_subject)  # fmt: skip
+        alerts += self._unlicensed(client, now, open_by_subject)
+        alerts += self._sync_gaps(client, now, known)
+        return alerts
+
+    def _overruns(self, client: Client, now: datetime, pools: list[Pool], known: list[Alert]) -> list[Alert]:
+        if not pools:
+            return []
+        until = now.replace(second=0)
+        opened = [a.opened_at for a in known if a.rule is AlertRule.POOL_OVERRUN]
+        start = min([until - LOOKBACK, *(o - timedelta(minutes=self._settings.overrun_open_minutes) for o in opened)])
+        series = _pool_series(client, start, until)
+        alerts = []
+        for pool in pools:
+            for episode in overrun_episodes(
+                {minute: running for minute, (running, _) in series.get(pool.pool_id, {}).items()},
+                pool.seats,
+                self._settings.overrun_open_minutes,
+                self._settings.overrun_resolve_minutes,
+                until,
+            ):
+                summary = f"{pool.name}: {episode.peak:g} in use against {pool.seats} seats ({pool.license_model})"
+                alerts.append(make_alert(AlertRule.POOL_OVERRUN, SubjectKind.POOL, pool.pool_id, episode.opened_at,
+                                         episode.resolved_at, episode.peak, pool.seats, summary, now))  # fmt: skip
+        self._export_pools(pools, series, until)
+        return alerts
+
+    def _named_user_overruns(
+        self, client: Client, now: datetime, pools: list[Pool], open_by_subject: dict[tuple[AlertRule, str], Alert]
+    ) -> list[Alert]:
+        if not pools:
+            return []
+        since = now - timedelta(days=self._settings.named_user_window_days)
+        users: dict[str, int] = {
+            str(pool): int(count)
+            for pool, count in client.query(
+                "SELECT pp.pool_id, uniqExact(s.user_key) FROM usage_sessions AS s "
+                "INNER JOIN pool_products AS pp ON pp.product = s.product "
+                "WHERE s.counts_as_use = 1 AND s.ended_at >= {since:DateTime64(3)} GROUP BY pp.pool_id",
+                parameters={"since": since},
+            ).result_rows
+        }
+        return self._level_alerts(
+            AlertRule.NAMED_USER_OVERRUN,
+            SubjectKind.POOL,
+            {p.pool_id: (float(users.get(p.pool_id, 0)), float(p.seats), p.name) for p in pools},
+            open_by_subject,
+            now,
+            "{name}: {value:g} distinct users in {days} days against {threshold:g} seats",
+        )
+
+    def _unlicensed(
+        self, client: Client, now: datetime, open_by_subject: dict[tuple[AlertRule, str], Alert]
+    ) -> list[Alert]:
+        since = now - timedelta(days=self._settings.named_user_window_days)
+        rows = client.query(
+            "SELECT product, users FROM unlicensed_use WHERE last_seen >= {since:DateTime64(3)}",
+            parameters={"since": since},
+        ).result_rows
+        levels = {str(product): (float(users), 0.0, str(product)) for product, users in rows}
+        for (rule, subject), _ in open_by_subject.items():
+            if rule is AlertRule.UNLICENSED_USE and subject not in levels:
+                levels[subject] = (0.0, 0.0, subject)
+        return self._level_alerts(
+            AlertRule.UNLICENSED_USE,
+            SubjectKind.PRODUCT,
+            levels,
+            open_by_subject,
+            now,
+            "{name}: used by {value:g} people with no license pool covering it",
+        )
+
+    def _level_alerts(
+        self,
+        rule: AlertRule,
+        kind: SubjectKind,
+        levels: dict[str, tuple[float, float, str]],
+        open_by_subject: dict[tuple[AlertRule, str], Alert],
+        now: datetime,
+        template: str,
+    ) -> list[Alert]:
+        """Open while value > threshold; an open alert keeps its opening time and resolves now."""
+        alerts = []
+        opened_now = now.replace(second=0)
+        for subject, (value, threshold, name) in levels.items():
+            held = open_by_subject.get((rule, subject))
+            days = self._settings.named_user_window_days
+            summary = template.format(name=name, value=value, threshold=threshold, days=days)
+            if value > threshold:
+                opened = held.opened_at if held else opened_now
+                alerts.append(make_alert(rule, kind, subject, opened, None, value, threshold, summary, now))
+            elif held is not None:
+                alerts.append(make_alert(rule, kind, subject, held.opened_at, now, value, threshold, summary, now))
+        return alerts
+
+    def _sync_gaps(self, client: Client, now: datetime, known: list[Alert]) -> list[Alert]:
+        seen = _last_seen(client, now - DEVICE_MEMORY)
+        alerts = []
+        open_gaps = {a.subject: a for a in known if a.rule is AlertRule.SYNC_GAP}
+        for (kind, subject), last_seen in seen.items():
+            hours = self._settings.sync_gap_hours_by_source.get(subject, self._settings.sync_gap_hours)
+            threshold = timedelta(hours=hours)
+            opened = gap_opened_at(last_seen, now, threshold, self._settings.quiet_weekdays)
+            held = open_gaps.pop(f"{kind.value}:{subject}", None)
+            silence = (now - last_seen).total_seconds()
+            summary = f"{kind.value} {subject}: nothing received since {last_seen:%Y-%m-%d %H:%M} UTC"
+            name = f"{kind.value}:{subject}"
+            if opened is not None:
+                alerts.append(make_alert(AlertRule.SYNC_GAP, kind, name, opened, None, silence,
+                                         threshold.total_seconds(), summary, now))  # fmt: skip
+            if held is not None and (opened is None or held.opened_at != opened):
+                back = f"{kind.value} {subject}: data arrived again"
+                alerts.append(make_alert(AlertRule.SYNC_GAP, kind, name, held.opened_at, last_seen, silence,
+                                         held.threshold, back, now))  # fmt: skip
+        return alerts
+
+    def _export_pools(
+        self, pools: list[Pool], series: dict[str, dict[datetime, tuple[float, float]]], until: datetime
+    ) -> None:
+        last_minute = until - timedelta(minutes=1)
+        for pool in pools:
+            running, active = series.get(pool.pool_id, {}).get(last_minute, (0.0, 0.0))
+            metrics.POOL_SEATS.labels(pool.pool_id).set(pool.seats)
+            metrics.POOL_SEATS_IN_USE.labels(pool.pool_id, "running").set(running)
+            metrics.POOL_SEATS_IN_USE.labels(pool.pool_id, "active").set(active)
+
+    @staticmethod
+    def _export_open(known: dict[str, Alert], changes: list[Alert]) -> None:
+        state = dict(known)
+        state.update({a.alert_id: a for a in changes})
+        counts: dict[str, int] = defaultdict(int)
+        for alert in state.values():
+            if alert.state is AlertState.OPEN:
+                counts[alert.rule.value] += 1
+        for rule in AlertRule:
+            metrics.ALERTS_OPEN.labels(rule.value).set(counts[rule.value])
+
+
+def _pools(client: Client) -> list[Pool]:
+    rows = client.query("SELECT pool_id, name, license_model, seats FROM license_pools FINAL").result_rows
+    return [Pool(str(r[0]), str(r[1]), str(r[2]), int(r[3])) for r in rows]
+
+
+def _pool_series(client: Client, start: datetime, until: datetime) -> dict[str, dict[datetime, tuple[float, float]]]:
+    """Seats in use (running, active) per pool and minute; the overrun rule reads ``running``."""
+    rows = client.query(
+        "SELECT pool_id, minute, running_in_use, active_in_use "
+        "FROM pool_usage_1m(from_minute = {start:DateTime}, to_minute = {until:DateTime})",
+        parameters={"start": start.replace(tzinfo=None), "until": until.replace(tzinfo=None)},
+    ).result_rows
+    series: dict[str, dict[datetime, tuple[float, float]]] = defaultdict(dict)
+    for pool_id, minute, running, active in rows:
+        series[str(pool_id)][_utc(minute)] = (float(running), float(active or 0))
+    return series
+
+
+def _last_seen(client: Client, since: datetime) -> dict[tuple[SubjectKind, str], datetime]:
+    """When data last arrived from each device, each source and the warehouse writer."""
+    seen: dict[tuple[SubjectKind, str], datetime] = {}
+    devices = client.query(
+        "SELECT device_id, max(written_at) FROM usage_session_versions WHERE device_id != '' "
+        "GROUP BY device_id HAVING max(written_at) >= {since:DateTime64(3)}",
+        parameters={"since": since},
+    ).result_rows
+    seen.update({(SubjectKind.DEVICE, str(d)): _utc(t) for d, t in devices})
+    sources = client.query(
+        "SELECT source_topic, max(inserted_at) FROM product_usage_1m_parts WHERE source_topic NOT LIKE 'replay.%' "
+        "GROUP BY source_topic HAVING max(inserted_at) >= {since:DateTime64(3)}",
+        parameters={"since": since},
+    ).result_rows
+    seen.update({(SubjectKind.SOURCE, str(s)): _utc(t) for s, t in sources})
+    writer = [t for _, t in sources]
+    if writer:
+        seen[(SubjectKind.WRITER, "warehouse")] = max(_utc(t) for t in writer)
+    return seen
+
+
+def _utc(moment: datetime) -> datetime:
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)

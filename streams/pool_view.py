@@ -1,0 +1,60 @@
+"""The license-pool view for the terminal: seats, in use, today's peak and open alerts."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from importlib import resources
+
+from clickhouse_connect.driver.client import Client
+from rich.table import Table
+
+_SQL = resources.files("streams.reports_sql").joinpath("license_pools.sql").read_text(encoding="utf-8")
+_LATEST = "SELECT max(minute) FROM product_usage_1m_parts"
+_BUSIEST = "SELECT minute FROM product_usage_per_minute GROUP BY minute ORDER BY sum(active_users) DESC, minute LIMIT 1"
+
+
+def resolve_minute(client: Client, at: str) -> datetime:
+    """``now`` (the last complete minute), ``latest`` (the newest minute with usage), ``busiest``
+    (the minute with the most active users) or an ISO time."""
+    if at == "now":
+        return datetime.now(UTC).replace(second=0, microsecond=0) - timedelta(minutes=1)
+    if at in ("latest", "busiest"):
+        rows = client.query(_LATEST if at == "latest" else _BUSIEST).result_rows
+        latest = rows[0][0] if rows else None
+        if latest is None or latest.year < 2000:
+            return resolve_minute(client, "now")
+        return datetime(latest.year, latest.month, latest.day, latest.hour, latest.minute, tzinfo=UTC)
+    moment = datetime.fromisoformat(at)
+    return (moment if moment.tzinfo else moment.replace(tzinfo=UTC)).astimezone(UTC).replace(second=0, microsecond=0)
+
+
+def license_pool_view(client: Client, at: datetime) -> Table | str:
+    day_start = at.replace(hour=0, minute=0)
+    params = {"at": at.replace(tzinfo=None), "day_start": day_start.replace(tzinfo=None)}
+    result = client.query(_SQL, parameters=params)
+    if not result.result_rows:
+        return "no license pools yet: publish entitlements with `seatmeter import entitlements FILE`"
+    table = Table(
+        "pool",
+        "model",
+        "seats",
+        "in use",
+        "active",
+        "peak today",
+        "alerts open",
+        title=f"License pools at {at:%Y-%m-%d %H:%M} UTC (in use: open; active: used in that minute)",
+    )
+    for row in result.named_results():
+        over = row["in_use_now"] > row["seats"] or row["alerts_open"] > 0
+        style = "bold red" if over else None
+        table.add_row(
+            str(row["pool"]),
+            str(row["license_model"]),
+            str(row["seats"]),
+            str(row["in_use_now"]),
+            str(row["active_now"]),
+            str(row["peak_today"]),
+            str(row["alerts_open"]),
+            style=style,
+        )
+    return table
