@@ -27,11 +27,12 @@ class AlertState(StrEnum):
 
 
 class SubjectKind(StrEnum):
-    """What an alert is about: a license pool, a product, a device, a source or the writer."""
+    """What an alert is about: a license pool, a product, a device, an agent, a source or the writer."""
 
     POOL = "pool"
     PRODUCT = "product"
     DEVICE = "device"
+    AGENT = "agent"
     SOURCE = "source"
     WRITER = "writer"
 

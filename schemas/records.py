@@ -123,3 +123,12 @@ class CatalogProductRow:
     license_model: str
     licensable: bool
     catalog_version: str
+
+
+@dataclass(frozen=True, slots=True)
+class Arrival:
+    """Data arrived from a subject (a device, an agent, a source or the writer) at ``seen_at``."""
+
+    kind: str
+    subject: str
+    seen_at: datetime

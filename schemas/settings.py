@@ -165,7 +165,7 @@ class AlertSettings(_Section):
     sync_gap_hours: float = Field(default=24.0, gt=0)
     sync_gap_hours_by_source: dict[str, float] = Field(default_factory=dict)
     quiet_weekdays: tuple[int, ...] = (6, 7)
-    webhook_url: str | None = None
+    webhook_url: SecretStr | None = None
     webhook_timeout_seconds: float = Field(default=5.0, gt=0)
 
 

@@ -10,7 +10,7 @@ from typing import Any
 from clickhouse_connect.driver.client import Client
 
 from schemas.alerts import Alert, AlertRule, AlertState, SubjectKind
-from schemas.records import CatalogProductRow, DeadLetter, ProductMinuteRollup, SessionRow
+from schemas.records import Arrival, CatalogProductRow, DeadLetter, ProductMinuteRollup, SessionRow
 from schemas.usage import AgentHealth
 
 SourcePartition = tuple[str, int]
@@ -237,3 +237,18 @@ class AlertWriter:
 
 def _utc(moment: datetime) -> datetime:
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+class ArrivalWriter:
+    """When data arrived, per subject: the minute history and the latest arrival."""
+
+    tables = ("source_activity", "source_last_seen")
+
+    def write(self, client: Client, arrivals: Sequence[Arrival]) -> int:
+        if not arrivals:
+            return 0
+        history = [[a.kind, a.subject, a.seen_at.replace(second=0, microsecond=0), a.seen_at] for a in arrivals]
+        client.insert("source_activity", history, column_names=["kind", "subject", "minute", "seen_at"])
+        latest = [[a.kind, a.subject, a.seen_at] for a in arrivals]
+        client.insert("source_last_seen", latest, column_names=["kind", "subject", "seen_at"])
+        return len(arrivals)

@@ -37,7 +37,7 @@ async def _evaluate(settings: Settings, warehouse: Warehouse) -> list[Alert]:
     async def notify(alerts: Sequence[Alert]) -> None:
         if settings.alerts.webhook_url:
             await post_alerts(
-                settings.alerts.webhook_url,
+                settings.alerts.webhook_url.get_secret_value(),
                 alertmanager_payload(alerts),
                 settings.alerts.webhook_timeout_seconds,
                 on_failure=metrics.WEBHOOK_FAILURES.inc,

@@ -19,10 +19,11 @@ from clickhouse_connect.driver.client import Client
 
 from schemas.alerts import Alert, AlertRule, AlertState, SubjectKind
 from schemas.settings import AlertSettings
+from sinks.pool_usage import PoolUsageMaterializer
 from sinks.warehouse import Warehouse
 from sinks.writers import AlertWriter
 from streams import metrics
-from streams.stages.alerts import changed_alerts, gap_opened_at, make_alert, overrun_episodes
+from streams.stages.alerts import changed_alerts, gap_episodes, make_alert, overrun_episodes, withdrawn
 
 log = logging.getLogger(__name__)
 
@@ -49,12 +50,16 @@ class AlertEvaluator:
         self._publish = publish
         self._notify = notify
         self._writer = AlertWriter()
+        self._pool_usage = PoolUsageMaterializer()
 
-    async def evaluate(self, now: datetime | None = None) -> list[Alert]:
-        """One evaluation; returns the alerts that changed."""
+    async def evaluate(self, now: datetime | None = None, since: datetime | None = None) -> list[Alert]:
+        """One evaluation at ``now`` (default: the wall clock), looking back to ``since`` (default:
+        a day, and to the opening of any alert still open); returns the alerts that changed."""
         now = (now or datetime.now(UTC)).replace(microsecond=0)
+        await self._warehouse.run(self._pool_usage.refresh)
         known = {a.alert_id: a for a in await self._warehouse.run(self._writer.open_alerts)}
-        computed = await self._warehouse.run(self._compute, now, list(known.values()))
+        computed = await self._warehouse.run(self._compute, now, list(known.values()), since)
+        computed += withdrawn(known.values(), computed, (AlertRule.POOL_OVERRUN, AlertRule.SYNC_GAP), now)
         changes = changed_alerts(known, computed)
         if changes:
             await self._warehouse.run(self._writer.write, changes)
@@ -68,26 +73,30 @@ class AlertEvaluator:
         metrics.ALERT_EVALUATION_TIMESTAMP.set(now.timestamp())
         return changes
 
-    def _compute(self, client: Client, now: datetime, known: list[Alert]) -> list[Alert]:
+    def _compute(self, client: Client, now: datetime, known: list[Alert], since: datetime | None) -> list[Alert]:
         pools = _pools(client)
         open_by_subject: dict[tuple[AlertRule, str], Alert] = {(a.rule, a.subject): a for a in known}
         alerts: list[Alert] = []
-        alerts += self._overruns(client, now, [p for p in pools if p.license_model in MINUTE_MODELS], known)
+        alerts += self._overruns(client, now, pools, known, since)
         alerts += self._named_user_overruns(client, now, [p for p in pools if p.license_model in WINDOW_MODELS],
                                             open_by_subject)  # fmt: skip
         alerts += self._unlicensed(client, now, open_by_subject)
-        alerts += self._sync_gaps(client, now, known)
+        alerts += self._sync_gaps(client, now, since)
         return alerts
 
-    def _overruns(self, client: Client, now: datetime, pools: list[Pool], known: list[Alert]) -> list[Alert]:
+    def _overruns(
+        self, client: Client, now: datetime, pools: list[Pool], known: list[Alert], since: datetime | None
+    ) -> list[Alert]:
+        """Minute overruns for concurrent-user, per-device and per-core pools; the gauges for all."""
         if not pools:
             return []
         until = now.replace(second=0)
         opened = [a.opened_at for a in known if a.rule is AlertRule.POOL_OVERRUN]
-        start = min([until - LOOKBACK, *(o - timedelta(minutes=self._settings.overrun_open_minutes) for o in opened)])
+        earliest = since or until - LOOKBACK
+        start = min([earliest, *(o - timedelta(minutes=self._settings.overrun_open_minutes) for o in opened)])
         series = _pool_series(client, start, until)
         alerts = []
-        for pool in pools:
+        for pool in (p for p in pools if p.license_model in MINUTE_MODELS):
             for episode in overrun_episodes(
                 {minute: running for minute, (running, _) in series.get(pool.pool_id, {}).items()},
                 pool.seats,
@@ -169,25 +178,22 @@ class AlertEvaluator:
                 alerts.append(make_alert(rule, kind, subject, held.opened_at, now, value, threshold, summary, now))
         return alerts
 
-    def _sync_gaps(self, client: Client, now: datetime, known: list[Alert]) -> list[Alert]:
-        seen = _last_seen(client, now - DEVICE_MEMORY)
+    def _sync_gaps(self, client: Client, now: datetime, since: datetime | None) -> list[Alert]:
+        settings = self._settings
+        longest = max([settings.sync_gap_hours, *settings.sync_gap_hours_by_source.values()])
+        start = since or now - LOOKBACK - timedelta(hours=longest)
+        arrivals = _arrivals(client, start, now - DEVICE_MEMORY)
         alerts = []
-        open_gaps = {a.subject: a for a in known if a.rule is AlertRule.SYNC_GAP}
-        for (kind, subject), last_seen in seen.items():
-            hours = self._settings.sync_gap_hours_by_source.get(subject, self._settings.sync_gap_hours)
-            threshold = timedelta(hours=hours)
-            opened = gap_opened_at(last_seen, now, threshold, self._settings.quiet_weekdays)
-            held = open_gaps.pop(f"{kind.value}:{subject}", None)
-            silence = (now - last_seen).total_seconds()
-            summary = f"{kind.value} {subject}: nothing received since {last_seen:%Y-%m-%d %H:%M} UTC"
-            name = f"{kind.value}:{subject}"
-            if opened is not None:
-                alerts.append(make_alert(AlertRule.SYNC_GAP, kind, name, opened, None, silence,
-                                         threshold.total_seconds(), summary, now))  # fmt: skip
-            if held is not None and (opened is None or held.opened_at != opened):
-                back = f"{kind.value} {subject}: data arrived again"
-                alerts.append(make_alert(AlertRule.SYNC_GAP, kind, name, held.opened_at, last_seen, silence,
-                                         held.threshold, back, now))  # fmt: skip
+        for (kind, subject), history in arrivals.items():
+            hours = settings.sync_gap_hours_by_source.get(subject, settings.sync_gap_hours_by_source.get(kind, 0.0))
+            threshold = timedelta(hours=hours or settings.sync_gap_hours)
+            for episode in gap_episodes(history, now, threshold, settings.quiet_weekdays):
+                silence = timedelta(seconds=episode.peak) if episode.resolved_at else threshold
+                state = "silent" if episode.resolved_at is None else "was silent"
+                summary = f"{kind} {subject}: {state} since {episode.opened_at - threshold:%Y-%m-%d %H:%M} UTC"
+                alerts.append(make_alert(AlertRule.SYNC_GAP, SubjectKind(kind), f"{kind}:{subject}", episode.opened_at,
+                                         episode.resolved_at, silence.total_seconds(), threshold.total_seconds(),
+                                         summary, now))  # fmt: skip
         return alerts
 
     def _export_pools(
@@ -220,8 +226,8 @@ def _pools(client: Client) -> list[Pool]:
 def _pool_series(client: Client, start: datetime, until: datetime) -> dict[str, dict[datetime, tuple[float, float]]]:
     """Seats in use (running, active) per pool and minute; the overrun rule reads ``running``."""
     rows = client.query(
-        "SELECT pool_id, minute, running_in_use, active_in_use "
-        "FROM pool_usage_1m(from_minute = {start:DateTime}, to_minute = {until:DateTime})",
+        "SELECT pool_id, minute, running_in_use, active_in_use FROM pool_usage_1m "
+        "WHERE minute >= {start:DateTime} AND minute < {until:DateTime}",
         parameters={"start": start.replace(tzinfo=None), "until": until.replace(tzinfo=None)},
     ).result_rows
     series: dict[str, dict[datetime, tuple[float, float]]] = defaultdict(dict)
@@ -230,25 +236,27 @@ def _pool_series(client: Client, start: datetime, until: datetime) -> dict[str, 
     return series
 
 
-def _last_seen(client: Client, since: datetime) -> dict[tuple[SubjectKind, str], datetime]:
-    """When data last arrived from each device, each source and the warehouse writer."""
-    seen: dict[tuple[SubjectKind, str], datetime] = {}
-    devices = client.query(
-        "SELECT device_id, max(written_at) FROM usage_session_versions WHERE device_id != '' "
-        "GROUP BY device_id HAVING max(written_at) >= {since:DateTime64(3)}",
-        parameters={"since": since},
+def _arrivals(client: Client, start: datetime, remembered: datetime) -> dict[tuple[str, str], list[datetime]]:
+    """Per subject, the minutes with data since ``start``; a subject silent since before
+    ``start`` (but heard from after ``remembered``) gets the minute of its last arrival alone."""
+    history: dict[tuple[str, str], list[datetime]] = defaultdict(list)
+    rows = client.query(
+        "SELECT DISTINCT kind, subject, minute FROM source_activity "
+        "WHERE minute >= {start:DateTime64(3)} ORDER BY kind, subject, minute",
+        parameters={"start": start},
     ).result_rows
-    seen.update({(SubjectKind.DEVICE, str(d)): _utc(t) for d, t in devices})
-    sources = client.query(
-        "SELECT source_topic, max(inserted_at) FROM product_usage_1m_parts WHERE source_topic NOT LIKE 'replay.%' "
-        "GROUP BY source_topic HAVING max(inserted_at) >= {since:DateTime64(3)}",
-        parameters={"since": since},
+    for kind, subject, minute in rows:
+        history[(str(kind), str(subject))].append(_utc(minute))
+    latest = client.query(
+        "SELECT kind, subject, max(seen_at) FROM source_last_seen WHERE seen_at >= {remembered:DateTime64(3)} "
+        "GROUP BY kind, subject",
+        parameters={"remembered": remembered},
     ).result_rows
-    seen.update({(SubjectKind.SOURCE, str(s)): _utc(t) for s, t in sources})
-    writer = [t for _, t in sources]
-    if writer:
-        seen[(SubjectKind.WRITER, "warehouse")] = max(_utc(t) for t in writer)
-    return seen
+    for kind, subject, seen_at in latest:
+        key = (str(kind), str(subject))
+        if key not in history:
+            history[key].append(_utc(seen_at).replace(second=0, microsecond=0))
+    return history
 
 
 def _utc(moment: datetime) -> datetime:

@@ -239,7 +239,8 @@ async def _publish_alerts(topic: Any, alerts: Sequence[Alert]) -> None:
 
 
 def _notifier(settings: Settings) -> Callable[[Sequence[Alert]], Awaitable[None]]:
-    url = settings.alerts.webhook_url
+    secret = settings.alerts.webhook_url
+    url = secret.get_secret_value() if secret else None
 
     async def notify(alerts: Sequence[Alert]) -> None:
         if url:

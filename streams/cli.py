@@ -406,7 +406,8 @@ def replay_command(
         raise typer.Exit(2) from exc
     console.print(
         f"replayed {summary.messages:,} messages from {len(files)} file(s) as {summary.topic}: "
-        f"{summary.dead_letters:,} dead letters, {summary.late:,} late events set aside"
+        f"{summary.dead_letters:,} dead letters, {summary.late:,} late events set aside, "
+        f"{summary.alerts:,} alert changes"
     )
 
 

@@ -27,6 +27,7 @@ from sinks.seen_events import SeenEventStore
 from sinks.warehouse import Warehouse
 from sinks.writers import (
     AgentHealthWriter,
+    ArrivalWriter,
     CatalogProductWriter,
     DeadLetterWriter,
     ProductUsageWriter,
@@ -35,6 +36,7 @@ from sinks.writers import (
 )
 from streams import metrics
 from streams.catalog_source import CatalogWatcher
+from streams.stages.activity import batch_arrivals
 from streams.stages.admit import Door, DoorPolicy
 from streams.stages.aggregate import epoch_ms
 from streams.stages.catalog_rows import catalog_product_rows
@@ -135,6 +137,7 @@ class IngestRules:
     sealer: Sealer | None
     sessions: SessionRules
     definitions: list[tuple[str, str, Decimal, Decimal, Decimal]]
+    writer_id: str = "seatmeter"
     directory_refresh: timedelta = timedelta(minutes=5)
 
 
@@ -152,6 +155,7 @@ def build_ingest_rules(settings: Settings, key: PseudonymKey) -> IngestRules:
         sealer=None if settings.privacy.store_raw_identities else Sealer(key),
         sessions=build_session_rules(settings.sessions, ingest.allowed_lateness_seconds),
         definitions=definition_rows(settings.sessions),
+        writer_id=settings.worker.app_id,
         directory_refresh=timedelta(seconds=scope.directory_refresh_seconds),
     )
 
@@ -241,6 +245,8 @@ class UsageProcessor:
         with_rows = {(r.source_topic, r.source_partition) for r in step.rollups}
         self._seen.record(step.counted, {p: o for p, o in step.last_offsets.items() if p in with_rows})
         self._written.update(step.last_offsets)
+        arrivals = batch_arrivals(records, step.observations, step.health, rules.writer_id, now)
+        await self._inserter.insert("source_activity", lambda client: ArrivalWriter().write(client, arrivals))
         self._count(records, step, letters)
 
     async def _record_catalog(self, catalog: Catalog) -> None:

@@ -47,7 +47,8 @@ CREATE TABLE IF NOT EXISTS usage_definitions
     recorded_at           DateTime64(3, 'UTC') DEFAULT now64(3)
 )
 ENGINE = ReplacingMergeTree(recorded_at)
-ORDER BY (definition_version, product);
+ORDER BY (definition_version, product)
+TTL toDateTime(recorded_at) + INTERVAL 10 YEAR;
 
 CREATE VIEW IF NOT EXISTS usage_sessions AS
 SELECT
@@ -94,7 +95,9 @@ SELECT
     w.sessions_used      AS sessions_used,
     w.definition_version AS definition_version,
     if(p.definition_version = '', d.weekly_active_minutes, p.weekly_active_minutes) AS weekly_active_minutes,
-    w.active_seconds >= 60 * if(p.definition_version = '', d.weekly_active_minutes, p.weekly_active_minutes)
+    -- a definition the warehouse has no record of judges nobody as utilizing
+    d.definition_version != ''
+        AND w.active_seconds >= 60 * if(p.definition_version = '', d.weekly_active_minutes, p.weekly_active_minutes)
         AS utilizing
 FROM
 (

@@ -17,7 +17,8 @@ CREATE TABLE IF NOT EXISTS catalog_products
     recorded_at     DateTime64(3, 'UTC') DEFAULT now64(3)
 )
 ENGINE = ReplacingMergeTree(recorded_at)
-ORDER BY product;
+ORDER BY product
+TTL toDateTime(recorded_at) + INTERVAL 10 YEAR;
 
 CREATE VIEW IF NOT EXISTS pool_products AS
 SELECT
@@ -40,9 +41,10 @@ GROUP BY device_id;
 -- models, devices for per-device pools, cores for per-core pools. "running" counts what was
 -- open (usage sessions), "active" what was used (active time in the minute); running minus
 -- active is the idle-harvesting potential. A session covers every minute from the one it
--- starts in to the one holding its last instant. Parameterized: pass the window,
---   SELECT * FROM pool_usage_1m(from_minute = '2026-11-29 00:00:00', to_minute = '2026-11-30 00:00:00')
-CREATE VIEW IF NOT EXISTS pool_usage_1m AS
+-- starts in to the one holding its last instant. This parameterized view computes a window;
+-- the leader worker materializes it into pool_usage_1m_versions as sessions change:
+--   SELECT * FROM pool_usage_1m_compute(from_minute = '2026-11-29 00:00:00', to_minute = '2026-11-30 00:00:00')
+CREATE VIEW IF NOT EXISTS pool_usage_1m_compute AS
 WITH
     pools AS
     (
@@ -130,8 +132,36 @@ LEFT JOIN active_units AS a ON a.pool_id = r.pool_id AND a.minute = r.minute
 LEFT JOIN running_cores AS rc ON rc.pool_id = r.pool_id AND rc.minute = r.minute
 LEFT JOIN active_cores AS ac ON ac.pool_id = r.pool_id AND ac.minute = r.minute;
 
--- Peaks for right-sizing: per pool, the hourly and daily peak of seats in use, and over a
--- window the 95th percentile of the daily peaks (what the pool needs on all but the busiest days).
+-- The materialized per-minute view: one version per (pool, minute) each time the minute is
+-- recomputed (a late session can change a past minute); the latest wins. Read pool_usage_1m.
+CREATE TABLE IF NOT EXISTS pool_usage_1m_versions
+(
+    pool_id         String,
+    minute          DateTime('UTC'),
+    pool_name       String,
+    license_model   LowCardinality(String),
+    seats           UInt32,
+    running_in_use  UInt64,
+    active_in_use   UInt64,
+    idle_in_use     UInt64,
+    running_users   UInt64,
+    active_users    UInt64,
+    running_devices UInt64,
+    active_devices  UInt64,
+    computed_at     DateTime64(3, 'UTC')
+)
+ENGINE = ReplacingMergeTree(computed_at)
+PARTITION BY toYYYYMM(minute)
+ORDER BY (pool_id, minute)
+TTL minute + INTERVAL 800 DAY;
+
+CREATE VIEW IF NOT EXISTS pool_usage_1m AS
+SELECT pool_id, minute, pool_name, license_model, seats, running_in_use, active_in_use, idle_in_use,
+       running_users, active_users, running_devices, active_devices, computed_at
+FROM pool_usage_1m_versions FINAL
+WHERE running_in_use > 0 OR active_in_use > 0;
+
+-- Peaks for right-sizing: per pool, the hourly and daily peak of seats in use.
 CREATE VIEW IF NOT EXISTS pool_usage_peaks AS
 SELECT
     pool_id,
@@ -142,28 +172,60 @@ SELECT
     toStartOfHour(minute)        AS hour,
     max(running_in_use)          AS running_peak,
     max(active_in_use)           AS active_peak
-FROM pool_usage_1m(from_minute = {from_minute:DateTime}, to_minute = {to_minute:DateTime})
+FROM pool_usage_1m
 GROUP BY pool_id, day, hour;
 
+-- Per pool over the last 90 days: the highest daily peak and the 95th percentile of the daily
+-- peaks, i.e. the seats that covered all but the busiest days. Days without use count as zero.
 CREATE VIEW IF NOT EXISTS pool_rightsizing AS
 SELECT
-    pool_id,
-    any(pool_name)                                   AS pool_name,
-    any(license_model)                               AS license_model,
-    any(seats)                                       AS seats,
-    count()                                          AS days,
-    max(day_running_peak)                            AS running_peak,
-    quantileExact(0.95)(day_running_peak)            AS running_daily_peak_p95,
-    max(day_active_peak)                             AS active_peak,
-    quantileExact(0.95)(day_active_peak)             AS active_daily_peak_p95
-FROM
+    p.pool_id                                                   AS pool_id,
+    p.name                                                      AS pool_name,
+    p.license_model                                             AS license_model,
+    p.seats                                                     AS seats,
+    length(d.running)                                           AS days_with_use,
+    arrayMax(arrayResize(d.running, 90, 0))                     AS running_peak,
+    arrayReduce('quantileExact(0.95)', arrayResize(d.running, 90, 0)) AS running_daily_peak_p95,
+    arrayMax(arrayResize(d.active, 90, 0))                      AS active_peak,
+    arrayReduce('quantileExact(0.95)', arrayResize(d.active, 90, 0))  AS active_daily_peak_p95
+FROM (SELECT pool_id, name, license_model, seats FROM license_pools FINAL) AS p
+LEFT JOIN
 (
-    SELECT pool_id, any(pool_name) AS pool_name, any(license_model) AS license_model, any(seats) AS seats, day,
-           max(p.running_peak) AS day_running_peak, max(p.active_peak) AS day_active_peak
-    FROM pool_usage_peaks(from_minute = {from_minute:DateTime}, to_minute = {to_minute:DateTime}) AS p
-    GROUP BY pool_id, day
+    SELECT pool_id, groupArray(running_peak) AS running, groupArray(active_peak) AS active
+    FROM
+    (
+        SELECT pool_id, day, max(running_peak) AS running_peak, max(active_peak) AS active_peak
+        FROM pool_usage_peaks
+        WHERE day > today() - 90
+        GROUP BY pool_id, day
+    )
+    GROUP BY pool_id
+) AS d ON d.pool_id = p.pool_id;
+
+-- When data arrived, per minute: from each device, each agent (its health reports), each source
+-- (usage topic) and the warehouse writer (worker). Sync gaps are the silences in this history.
+-- seen_at is the worker's clock (in offline replay, the data's clock).
+CREATE TABLE IF NOT EXISTS source_activity
+(
+    kind    LowCardinality(String),
+    subject String,
+    minute  DateTime('UTC'),
+    seen_at DateTime64(3, 'UTC')
 )
-GROUP BY pool_id;
+ENGINE = ReplacingMergeTree(seen_at)
+PARTITION BY toYYYYMM(minute)
+ORDER BY (kind, subject, minute)
+TTL minute + INTERVAL 60 DAY;
+
+CREATE TABLE IF NOT EXISTS source_last_seen
+(
+    kind    LowCardinality(String),
+    subject String,
+    seen_at DateTime64(3, 'UTC')
+)
+ENGINE = ReplacingMergeTree(seen_at)
+ORDER BY (kind, subject)
+TTL toDateTime(seen_at) + INTERVAL 400 DAY;
 
 -- Unlicensed use: licensable products in use that no license pool covers.
 CREATE VIEW IF NOT EXISTS unlicensed_use AS
@@ -198,4 +260,5 @@ CREATE TABLE IF NOT EXISTS alerts
 )
 ENGINE = ReplacingMergeTree(updated_at)
 PARTITION BY toYYYYMM(opened_at)
-ORDER BY (rule, subject, alert_id);
+ORDER BY (rule, subject, alert_id)
+TTL toDateTime(opened_at) + INTERVAL 800 DAY;

@@ -14,12 +14,14 @@ FROM (SELECT pool_id, name, license_model, seats FROM license_pools FINAL) AS p
 LEFT JOIN
 (
     SELECT pool_id, running_in_use, active_in_use
-    FROM pool_usage_1m(from_minute = {at:DateTime}, to_minute = {at:DateTime} + INTERVAL 1 MINUTE)
+    FROM pool_usage_1m
+    WHERE minute = {at:DateTime}
 ) AS now_ ON now_.pool_id = p.pool_id
 LEFT JOIN
 (
     SELECT pool_id, max(running_in_use) AS peak
-    FROM pool_usage_1m(from_minute = {day_start:DateTime}, to_minute = {at:DateTime} + INTERVAL 1 MINUTE)
+    FROM pool_usage_1m
+    WHERE minute BETWEEN {day_start:DateTime} AND {at:DateTime}
     GROUP BY pool_id
 ) AS day_ ON day_.pool_id = p.pool_id
 LEFT JOIN

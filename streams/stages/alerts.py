@@ -122,3 +122,42 @@ def changed_alerts(known: Mapping[str, Alert], computed: Iterable[Alert]) -> lis
         if held is None or (held.state, held.resolved_at, held.value) != (alert.state, alert.resolved_at, alert.value):
             changes.append(alert)
     return changes
+
+
+def gap_episodes(
+    minutes: Sequence[datetime],
+    now: datetime,
+    threshold: timedelta,
+    quiet_weekdays: Sequence[int],
+) -> list[Episode]:
+    """Silences in a subject's arrival history, given as the sorted minutes in which data
+    arrived. Silence starts at the end of a minute with data (so more arrivals within that
+    minute change nothing); a gap opens when it reaches the threshold (quiet days not counted)
+    and resolves at the next minute with data; one still silent at ``now`` is open."""
+    episodes = []
+    for minute, next_minute in zip(minutes, minutes[1:], strict=False):
+        silent_from = minute + MINUTE
+        opened = gap_opened_at(silent_from, next_minute, threshold, quiet_weekdays)
+        if opened is not None:
+            episodes.append(Episode(opened, next_minute, (next_minute - silent_from).total_seconds()))
+    if minutes:
+        silent_from = minutes[-1] + MINUTE
+        opened = gap_opened_at(silent_from, now, threshold, quiet_weekdays)
+        if opened is not None:
+            episodes.append(Episode(opened, None, (now - silent_from).total_seconds()))
+    return episodes
+
+
+def withdrawn(
+    known: Iterable[Alert], computed: Iterable[Alert], rules: Iterable[AlertRule], now: datetime
+) -> list[Alert]:
+    """Open alerts of ``rules`` that a recomputation no longer finds (late data moved an
+    overrun's first minute, say): resolved now, so nothing stays open that the data does not
+    support."""
+    ids = {a.alert_id for a in computed}
+    wanted = set(rules)
+    return [
+        replace(a, state=AlertState.RESOLVED, resolved_at=now, updated_at=now, summary=f"{a.summary} (withdrawn)")
+        for a in known
+        if a.rule in wanted and a.state is AlertState.OPEN and a.alert_id not in ids
+    ]

@@ -17,18 +17,28 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from clickhouse_connect.driver.client import Client
+from pydantic import SecretStr
+
 from schemas.records import SourceRecord
-from schemas.settings import KafkaSettings, WarehouseSettings
+from schemas.settings import KafkaSettings, SessionSettings, WarehouseSettings
+from schemas.usage import ExecutableRef, UsageEvent, UsageKind, UsageSource
 from sinks.kafka import ensure_topics, pipeline_topics, produce
 from sinks.migrate import apply_migrations
 from sinks.warehouse import connect_warehouse
 from sinks.writers import ProductUsageWriter
 from streams.simulate import simulate_day
 from streams.stages.admit import Door, DoorPolicy
-from streams.stages.ingest import ingest_batch
+from streams.stages.aggregate import epoch_ms
+from streams.stages.catalog_rows import catalog_product_rows
+from streams.stages.fingerprint import load_catalog
+from streams.stages.ingest import default_matcher, ingest_batch
+from streams.stages.product import name_product
 from streams.stages.pseudonymize import PseudonymKey
+from streams.stages.sessionize import build_session_rules, sessionize_batch
 from tests.bench.bench_fingerprint import bench_fingerprint
-from tests.integration.harness import BOOTSTRAP, Pipeline
+from tests.integration.harness import BOOTSTRAP, Pipeline, agent_sample
+from tests.support.chdb_http import ChdbHttpServer
 
 REPEATS = 5
 YESTERDAY = (datetime.now(UTC) - timedelta(days=1)).date()
@@ -95,6 +105,104 @@ def bench_end_to_end(folder: Path) -> list[tuple[str, str]]:
     return [(what, f"{traffic.events / seconds:,.0f} events/s (one run, first batch to last)")]
 
 
+def bench_sessions() -> list[tuple[str, str]]:
+    """The sessionize step over a simulated day, and the state it keeps per session."""
+    traffic = simulate_day(4, 60, YESTERDAY, envelope_size=50)
+    observations = ingest_batch(records_from(traffic.messages), {}, KEY, DOOR, NOW).observations
+    rules = build_session_rules(SessionSettings(), 7 * 86_400)
+    watermark = epoch_ms(NOW)
+    seconds = median_seconds(lambda: sessionize_batch({}, observations, rules, watermark))
+    updates = sessionize_batch({}, observations, rules, watermark)
+    state_bytes = [len(u.state.to_bytes()) for u in updates]
+    sessions = sum(len(u.state.sessions) for u in updates)
+    one_session = [size for size, u in zip(state_bytes, updates, strict=True) if len(u.state.sessions) == 1]
+    return [
+        (f"sessionize step, {len(observations):,} observations", f"{len(observations) / seconds:,.0f} events/s"),
+        (
+            f"session state, {len(updates):,} keys holding {sessions:,} sessions",
+            f"{sum(state_bytes) / sessions:,.0f} bytes per session held; "
+            f"{statistics.median(one_session or state_bytes):,.0f} bytes for a key with one open session",
+        ),
+    ]
+
+
+LATENCY_EXECUTABLES = (
+    *("acad.exe", "Revit.exe", "Inventor.exe", "maya.exe", "3dsmax.exe", "Photoshop.exe"),
+    *("Illustrator.exe", "POWERPNT.EXE", "ONENOTE.EXE", "MSACCESS.EXE", "VISIO.EXE", "WINPROJ.EXE"),
+)
+BENCH_PASSWORD = "bench"  # noqa: S105 - a loopback fixture's password
+
+
+def bench_latency(folder: Path) -> list[tuple[str, str]]:
+    """Event to warehouse: one event at a time into a running, caught-up worker (warehouse over
+    HTTP, so the bench can read while the worker writes), timed until its session is in
+    ``usage_sessions`` and until its pool's minute is in ``pool_usage_1m``."""
+    server = ChdbHttpServer(str(folder / "latency-wh"), password=BENCH_PASSWORD).start()
+    host = server.url.rsplit("@", 1)[-1]
+    names = {e: name_product(_probe_event(e), default_matcher()) for e in LATENCY_EXECUTABLES}
+    ids = {r.product: r.product_id for r in catalog_product_rows(load_catalog())}
+    pipeline = Pipeline(
+        root=folder / "latency",
+        warehouse_url=f"http://{host}",
+        extra_env={"SEATMETER_WAREHOUSE__PASSWORD": "bench", "SEATMETER_ALERTS__EVALUATE_EVERY_SECONDS": "1",
+                   "SEATMETER_WORKER__BATCH_MAX_SECONDS": "0.2"},
+    )  # fmt: skip
+    pipeline.root.mkdir(parents=True, exist_ok=True)
+    pipeline.extra_env["SEATMETER_KAFKA__ENTITLEMENTS_TOPIC"] = f"{pipeline.name}.entitlements"
+    entitlements = pipeline.root / "pools.csv"
+    header = "pool_id,name,products,suites,license_model,seats,unit_cost,currency,term_start,term_end,renewal_date,"
+    lines = [header + "cost_centres,vendor,contract_ref,notes"]
+    for number, exe in enumerate(LATENCY_EXECUTABLES):
+        product_id = ids[names[exe].product]  # type: ignore[union-attr]
+        lines.append(f"probe-{number},Probe {number},{product_id},,per_device,100,1,USD,,,,,V,C,")
+    entitlements.write_text("\n".join(lines) + "\n")
+    pipeline.cli("import", "entitlements", str(entitlements))
+    client = connect_warehouse(WarehouseSettings(url=f"http://{host}", password=SecretStr("bench")))
+    worker = pipeline.start_worker()
+    to_sessions, to_pools = [], []
+    try:
+        asyncio.run(produce(BOOTSTRAP, pipeline.topic, [_probe("warm-up", "acad.exe")]))
+        worker.wait_metric("seatmeter_messages_consumed_total", 1, timeout=120)
+        time.sleep(3)
+        for number, exe in enumerate(LATENCY_EXECUTABLES):
+            device = f"probe-{number}"
+            started = time.perf_counter()
+            asyncio.run(produce(BOOTSTRAP, pipeline.topic, [_probe(device, exe)]))
+            _poll(client, "SELECT count() FROM usage_sessions WHERE device_id = {v:String}", device)
+            to_sessions.append(time.perf_counter() - started)
+            _poll(client, "SELECT count() FROM pool_usage_1m WHERE pool_id = {v:String}", f"probe-{number}")
+            to_pools.append(time.perf_counter() - started)
+    finally:
+        worker.stop()
+        client.close()
+        server.stop()
+    n = len(LATENCY_EXECUTABLES)
+    return [
+        (f"event to `usage_sessions`, {n} single events into a running worker",
+         f"median {statistics.median(to_sessions):.2f} s, max {max(to_sessions):.2f} s"),
+        (f"event to `pool_usage_1m` (leader refresh every 1 s), same {n} events",
+         f"median {statistics.median(to_pools):.2f} s, max {max(to_pools):.2f} s"),
+    ]  # fmt: skip
+
+
+def _probe_event(exe: str) -> UsageEvent:
+    return UsageEvent("p", UsageSource.AGENT, "bench", NOW, "u", UsageKind.SAMPLE,
+                      executable=ExecutableRef(path=f"/opt/{exe}", file_name=exe))  # fmt: skip
+
+
+def _probe(device: str, exe: str) -> tuple[bytes, bytes]:
+    return agent_sample(device, f"CORP\\{device}", exe, datetime.now(UTC), f"{device}-{time.time_ns()}", 30)
+
+
+def _poll(client: Client, sql: str, value: str, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if client.query(sql, parameters={"v": value}).result_rows[0][0]:
+            return
+        time.sleep(0.05)
+    raise TimeoutError(f"{value} did not appear within {timeout}s")
+
+
 def machine() -> str:
     cpu = next(
         (
@@ -137,8 +245,17 @@ def render(rows: list[tuple[str, str]]) -> str:
         "- **chDB insert**: one column-oriented INSERT of rollup rows (two string arrays each) into the",
         "  embedded engine; rows with arrays insert slower than flat rows.",
         "- **worker end to end**: one `seatmeter worker` process (Faust, one core for Python) from a",
-        "  pre-filled topic to the embedded warehouse, including dead letters, commits and the local",
-        "  record of counted events; a single run, timed from its first batch to its last.",
+        "  pre-filled topic to the embedded warehouse, including dead letters, commits, the local",
+        "  record of counted events and session state (Faust table, changelog); a single run, timed",
+        "  from its first batch to its last.",
+        "- **sessionize step**: the pure session stage over a day's observations of 60 devices, from",
+        "  empty state. **session state**: the serialized state (JSON) divided by the sessions it",
+        "  holds; a key holds its sessions for the allowed lateness, so a key used daily holds a",
+        "  week of them.",
+        "- **event to warehouse**: wall time from producing one event to a running, caught-up worker",
+        "  until a query sees it; the warehouse is reached over HTTP (the chDB fixture) so the",
+        "  bench can read while the worker writes. Batches close after 0.2 s; pool minutes are",
+        "  refreshed by the leader every second (15 s by default).",
         "",
     ]
     return "\n".join(lines)
@@ -150,9 +267,9 @@ def main() -> None:
     parser.add_argument("--skip-kafka", action="store_true", help="Skip the end-to-end run through the broker.")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
-        rows = bench_stages() + bench_fingerprint().rows() + bench_inserts(Path(tmp))
+        rows = bench_stages() + bench_sessions() + bench_fingerprint().rows() + bench_inserts(Path(tmp))
         if not args.skip_kafka:
-            rows += bench_end_to_end(Path(tmp))
+            rows += bench_end_to_end(Path(tmp)) + bench_latency(Path(tmp))
     text = render(rows)
     args.out.write_text(text)
     print(text)

@@ -11,6 +11,7 @@ import time
 import urllib.request
 import uuid
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -155,7 +156,8 @@ class Worker:
             except OSError:
                 pass
             time.sleep(0.2)
-        raise AssertionError(f"{name} stayed below {at_least} for {timeout}s")
+        log = (self.pipeline.root / f"{self.name}.log").read_text(errors="replace")[-6000:]
+        raise AssertionError(f"{name} stayed below {at_least} for {timeout}s; end of the worker log:\n{log}")
 
     def assert_alive(self) -> None:
         if self.process.poll() is not None:
@@ -170,3 +172,21 @@ class Worker:
     def kill(self) -> None:
         self.process.send_signal(signal.SIGKILL)
         self.process.wait(timeout=30)
+
+
+def agent_sample(
+    device: str, user: str, exe: str, end: datetime, event_id: str, active: float = 40
+) -> tuple[bytes, bytes]:
+    """One agent sample of a minute ending at ``end``, as a (key, value) message keyed by device."""
+    event = {
+        "event_id": event_id,
+        "event_time": end.isoformat(),
+        "device_id": device,
+        "user": user,
+        "executable": {"path": f"/opt/{exe}", "file_name": exe},
+        "kind": "sample",
+        "active_seconds": active,
+        "idle_seconds": 60 - active,
+        "interval_seconds": 60,
+    }
+    return device.encode(), orjson.dumps(event)

@@ -3,13 +3,18 @@ right minutes, concurrency equal to a count from the sessions, unlicensed use, s
 
 from __future__ import annotations
 
+import threading
 import time
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import Any
 
 import orjson
+import pytest
 
-from tests.integration.harness import Pipeline
+from tests.integration.harness import Pipeline, agent_sample
 
 ENTITLEMENTS = (
     "pool_id,name,products,suites,license_model,seats,unit_cost,currency,term_start,term_end,renewal_date,"
@@ -20,18 +25,7 @@ ENTITLEMENTS = (
 
 
 def sample(device: str, user: str, exe: str, end: datetime, number: int) -> tuple[bytes, bytes]:
-    event = {
-        "event_id": f"{device}-{exe}-{number}",
-        "event_time": end.isoformat(),
-        "device_id": device,
-        "user": user,
-        "executable": {"path": f"C:\\\\Apps\\\\{exe}", "file_name": exe},
-        "kind": "sample",
-        "active_seconds": 40,
-        "idle_seconds": 20,
-        "interval_seconds": 60,
-    }
-    return device.encode(), orjson.dumps(event)
+    return agent_sample(device, user, exe, end, f"{device}-{exe}-{number}")
 
 
 def wait_for(pipeline: Pipeline, sql: str, done, timeout: float = 90):  # type: ignore[no-untyped-def]
@@ -48,9 +42,36 @@ def wait_for(pipeline: Pipeline, sql: str, done, timeout: float = 90):  # type: 
     raise AssertionError(f"condition not met in {timeout}s; last rows: {rows}")
 
 
-def test_overrun_unlicensed_use_and_sync_gaps(server_pipeline: Pipeline, tmp_path: Path):
+class _Receiver(BaseHTTPRequestHandler):
+    """An Alertmanager-webhook receiver that keeps what it was sent."""
+
+    bodies: list[dict[str, Any]] = []
+
+    def do_POST(self) -> None:  # noqa: N802 - the http.server hook
+        length = int(self.headers.get("Content-Length", 0))
+        type(self).bodies.append(orjson.loads(self.rfile.read(length)))
+        self.send_response(200)
+        self.end_headers()
+
+    def log_message(self, *args: object) -> None:
+        return
+
+
+@pytest.fixture
+def webhook() -> Iterator[tuple[str, list[dict[str, Any]]]]:
+    _Receiver.bodies = []
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _Receiver)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}/hook", _Receiver.bodies
+    server.shutdown()
+    thread.join()
+
+
+def test_overrun_unlicensed_use_and_sync_gaps(server_pipeline: Pipeline, tmp_path: Path, webhook):
     pipeline = server_pipeline
     name = pipeline.name
+    hook_url, received = webhook
     pipeline.extra_env.update(
         {
             "SEATMETER_KAFKA__ENTITLEMENTS_TOPIC": f"{name}.entitlements",
@@ -62,6 +83,7 @@ def test_overrun_unlicensed_use_and_sync_gaps(server_pipeline: Pipeline, tmp_pat
             "SEATMETER_ALERTS__OVERRUN_RESOLVE_MINUTES": "2",
             "SEATMETER_ALERTS__SYNC_GAP_HOURS": "0.006",
             "SEATMETER_ALERTS__QUIET_WEEKDAYS": "[]",
+            "SEATMETER_ALERTS__WEBHOOK_URL": hook_url,
         }
     )
     entitlements = tmp_path / "entitlements.csv"
@@ -87,12 +109,10 @@ def test_overrun_unlicensed_use_and_sync_gaps(server_pipeline: Pipeline, tmp_pat
         assert overruns[0]["resolved"] == f"{t0 + timedelta(minutes=6):%Y-%m-%d %H:%M:%S}.000"
         assert overruns[0]["value"] == 3
 
-        window = {"f": f"{t0:%Y-%m-%d %H:%M:%S}", "t": f"{t0 + timedelta(minutes=20):%Y-%m-%d %H:%M:%S}"}
         per_minute = {
             r["minute"]: int(r["running_in_use"])
             for r in pipeline.query(
-                "SELECT toString(minute) AS minute, running_in_use FROM pool_usage_1m("  # noqa: S608 - test values
-                f"from_minute = '{window['f']}', to_minute = '{window['t']}') WHERE pool_id = 'acad'"
+                "SELECT toString(minute) AS minute, running_in_use FROM pool_usage_1m WHERE pool_id = 'acad'"
             )
         }
         sessions = pipeline.query(
@@ -131,5 +151,16 @@ def test_overrun_unlicensed_use_and_sync_gaps(server_pipeline: Pipeline, tmp_pat
         )
         assert gaps
         assert pipeline.kcat_count(f"{name}.alerts") >= 4
+        overruns_sent = [
+            (a["status"], a["startsAt"], a["endsAt"])
+            for body in received
+            for a in body["alerts"]
+            if a["labels"].get("rule") == "pool_overrun"
+        ]
+        assert (
+            "resolved",
+            f"{t0:%Y-%m-%dT%H:%M:%S}Z",
+            f"{t0 + timedelta(minutes=6):%Y-%m-%dT%H:%M:%S}Z",
+        ) in overruns_sent
     finally:
         assert worker.stop() == 0

@@ -416,6 +416,59 @@ DEAD_LETTER_ROWS = [
 
 IN_RANGE_PRODUCTS = ["Adobe Acrobat", "Visual Studio Code"]
 
+# License pools, the catalog they match against, and minutes of pool use (as the leader worker
+# materializes them). 05:59 is the last complete minute of the range: the pools table's "now".
+CATALOG_ROWS = [
+    # product, product_id, license_model, licensable
+    ("AutoCAD", "autodesk-autocad", "concurrent_user", 1),
+    ("Adobe Acrobat", "adobe-acrobat", "named_user", 1),  # no pool covers it: unlicensed
+    ("Visual Studio Code", "vscode", "free", 0),
+]
+POOL_ROWS = [
+    # pool_id, name, products, license_model, seats
+    ("cad", "AutoCAD network", ["autodesk-autocad"], "concurrent_user", 1),
+    ("m365", "Microsoft 365", ["microsoft-365"], "subscription_seat", 50),
+]
+POOL_USAGE_ROWS = [
+    # pool_id, minute, running_in_use, active_in_use
+    ("cad", _at("01:00"), 2, 1),
+    ("cad", _at("01:01"), 1, 1),
+    ("cad", _at("05:58"), 3, 3),
+    ("cad", _at("05:59"), 2, 0),
+    ("cad", BEFORE_RANGE, 5, 5),  # out of range
+]
+
+# Sessions: measured ones (agent), one unmeasured (osquery-like), and one two weeks earlier so that
+# the weekly panel, whose weeks overlap the range, still leaves it out.
+SESSION_DEFINITION = "def-test"
+SESSIONS_BEFORE = RANGE_FROM - timedelta(days=14)
+SESSION_ROWS = [
+    # user_key, device_id, product, started_at, running minutes, active minutes, measured, counts_as_use
+    ("k-u1", "d1", "AutoCAD", _at("01:00"), 40, 30, 1, 1),
+    ("k-u2", "d2", "AutoCAD", _at("01:00"), 2, 1, 1, 1),
+    ("k-u3", "d3", "Adobe Acrobat", _at("02:00"), 5, 0, 0, 0),
+    ("k-u1", "d1", "Visual Studio Code", _at("03:00"), 60, 45, 1, 1),
+    ("k-u9", "d9", "Retired Tool", SESSIONS_BEFORE, 600, 600, 1, 1),  # out of range
+]
+
+ALERT_ROWS = [
+    # alert_id, rule, subject_kind, subject, opened_at, resolved_at, value, threshold, summary
+    ("a-open", "pool_overrun", "pool", "cad", _at("01:00"), None, 3, 1, "AutoCAD network: 3 in use against 1 seats"),
+    ("a-unlic", "unlicensed_use", "product", "Adobe Acrobat", _at("02:00"), None, 1, 0, "Adobe Acrobat: unlicensed"),
+    ("a-gap", "sync_gap", "device", "device:d5", _at("00:10"), _at("02:00"), 90_000, 86_400, "device d5: was silent"),
+    ("a-old", "sync_gap", "device", "device:d6", BEFORE_RANGE, BEFORE_RANGE + timedelta(hours=1), 1, 1, "old"),
+    # Opened after the range ended: not open at its end.
+    ("a-later", "pool_overrun", "pool", "cad", RANGE_TO + timedelta(hours=1), None, 2, 1, "later"),
+]
+
+LAST_SEEN_ROWS = [
+    # kind, subject, seen_at
+    ("device", "d4", RANGE_TO - timedelta(hours=30)),  # a sync gap at the end of the range
+    ("source", TOPIC, _at("05:58")),
+    ("writer", "worker-1", _at("05:59")),
+    ("device", "d8", RANGE_TO - timedelta(days=40)),  # silent so long it is forgotten
+]
+
 
 @pytest.fixture(scope="module")
 def warehouse(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
@@ -463,10 +516,62 @@ def warehouse(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
             "headers",
         ],
     )
+    _seed_pools_and_sessions(client)
     yield client
     close = getattr(client, "close", None)
     if close:
         close()
+
+
+def _seed_pools_and_sessions(client: Any) -> None:
+    client.insert(
+        "catalog_products",
+        [[product, pid, "Vendor", [], model, licensable, "test"] for product, pid, model, licensable in CATALOG_ROWS],
+        column_names=["product", "product_id", "vendor", "suites", "license_model", "licensable", "catalog_version"],
+    )
+    client.insert(
+        "license_pools",
+        [[pid, name, products, [], model, seats, 1, "USD", {}, "Vendor", "", 1, 0]
+         for pid, name, products, model, seats in POOL_ROWS],
+        column_names=["pool_id", "name", "products", "suites", "license_model", "seats", "unit_cost", "currency",
+                      "cost_centres", "vendor", "contract_ref", "version", "is_deleted"],
+    )  # fmt: skip
+    pools = {pid: (name, model, seats) for pid, name, _, model, seats in POOL_ROWS}
+    client.insert(
+        "pool_usage_1m_versions",
+        [[pid, minute, *pools[pid], running, active, running - active, running, active, running, active, minute]
+         for pid, minute, running, active in POOL_USAGE_ROWS],
+        column_names=["pool_id", "minute", "pool_name", "license_model", "seats", "running_in_use", "active_in_use",
+                      "idle_in_use", "running_users", "active_users", "running_devices", "active_devices",
+                      "computed_at"],
+    )  # fmt: skip
+    client.insert(
+        "usage_definitions",
+        [[SESSION_DEFINITION, "", 1800, 60, 30]],
+        column_names=["definition_version", "product", "gap_seconds", "min_active_seconds", "weekly_active_minutes"],
+    )
+    client.insert(
+        "usage_session_versions",
+        [[i, device, user, product, start, start + timedelta(minutes=running), running * 60_000, active * 60_000,
+          (running - active) * 60_000 * measured, 3, 1 - measured, measured, used, "console", "UTC",
+          SESSION_DEFINITION, "k1", 3, 0]
+         for i, (user, device, product, start, running, active, measured, used) in enumerate(SESSION_ROWS)],
+        column_names=["session_id", "device_id", "user_key", "product", "started_at", "ended_at", "running_ms",
+                      "active_ms", "idle_ms", "event_count", "signins", "activity_measured", "counts_as_use",
+                      "session_type", "device_timezone", "definition_version", "pseudonym_key_id", "version",
+                      "deleted"],
+    )  # fmt: skip
+    client.insert(
+        "alerts",
+        [[aid, rule, kind, subject, "open" if resolved is None else "resolved", opened, resolved, value, threshold,
+          summary, RANGE_TO + timedelta(hours=2)]
+         for aid, rule, kind, subject, opened, resolved, value, threshold, summary in ALERT_ROWS],
+        column_names=["alert_id", "rule", "subject_kind", "subject", "state", "opened_at", "resolved_at", "value",
+                      "threshold", "summary", "updated_at"],
+    )  # fmt: skip
+    client.insert(
+        "source_last_seen", [list(row) for row in LAST_SEEN_ROWS], column_names=["kind", "subject", "seen_at"]
+    )
 
 
 @dataclass
@@ -585,3 +690,50 @@ def test_dead_letters_by_stage_and_reason(results: dict[str, Result]) -> None:
     latest = _one(results, "Latest dead letters")
     assert latest.column("source_offset") == [4, 9, 7]
     assert latest.column("dead_lettered_at")[0].replace(tzinfo=UTC) == _at("03:00")
+
+
+@pytest.mark.clickhouse
+def test_license_pools_table(results: dict[str, Result]) -> None:
+    res = _one(results, "License pools")
+    rows = {row[0]: dict(zip(res.columns, row, strict=True)) for row in res.rows}
+    cad = rows["AutoCAD network"]
+    # "Now" is the last complete minute of the range; the alert opened after the range does not count.
+    assert (cad["in_use_now"], cad["active_now"], cad["in_use_pct"], cad["peak_today"]) == (2, 0, 200.0, 3)
+    assert (cad["peak_90d"], cad["alerts_open"]) == (5, 1)
+    assert (rows["Microsoft 365"]["in_use_now"], rows["Microsoft 365"]["alerts_open"]) == (0, 0)
+
+
+@pytest.mark.clickhouse
+def test_pool_series_fill_the_range_with_zeros(results: dict[str, Result]) -> None:
+    res = _one(results, "Seats in use per pool")
+    cad = {
+        t.replace(tzinfo=UTC): (run, act, seats) for t, pool, run, act, seats in res.rows if pool == "AutoCAD network"
+    }
+    assert len(cad) == 6 * 60 + 1
+    assert cad[_at("01:00")] == (2, 1, 1) and cad[_at("03:00")] == (0, 0, 1)
+    idle = {(t.replace(tzinfo=UTC), pool): n for t, pool, n in _one(results, "Idle seats per pool").rows}
+    assert idle[(_at("05:59"), "AutoCAD network")] == 2
+
+
+@pytest.mark.clickhouse
+def test_alerts_unlicensed_use_and_sync_gaps(results: dict[str, Result]) -> None:
+    assert sorted(_one(results, "Open alerts").column("subject")) == ["Adobe Acrobat", "cad"]
+    assert _one(results, "Recently resolved alerts").column("subject") == ["device:d5"]
+    assert _one(results, "Unlicensed use").column("product") == ["Adobe Acrobat"]
+    assert _one(results, "Sync gaps").rows[0][:2] == ("device", "d4")
+    assert len(_one(results, "Sync gaps").rows) == 1
+
+
+@pytest.mark.clickhouse
+def test_sessions_dashboard(results: dict[str, Result]) -> None:
+    assert _one(results, "Sessions").rows == [(4,)]
+    per_day = _one(results, "Sessions per day by product")
+    assert [(p, n) for _, p, n in per_day.rows] == [("Adobe Acrobat", 1), ("AutoCAD", 2), ("Visual Studio Code", 1)]
+    hours = _one(results, "Active and idle hours per product")
+    assert hours.rows[0] == ("Visual Studio Code", 0.75, 0.25, 0.0)
+    assert hours.rows[2] == ("Adobe Acrobat", 0.0, 0.0, 0.08)  # unmeasured: neither active nor idle
+    lengths = _one(results, "Session length distribution")
+    assert len(lengths.rows) == 9 and sum(r[1] + r[2] for r in lengths.rows) == 4
+    weekly = _one(results, "Users utilizing each product per week")
+    assert [(p, n) for _, p, n in weekly.rows] == [("Adobe Acrobat", 0), ("AutoCAD", 1), ("Visual Studio Code", 1)]
+    assert _one(results, "Top users by active hours").column("user_key") == ["k-u1", "k-u2", "k-u3"]

@@ -19,7 +19,14 @@ from streams.sources import UsageSourceSpec, usage_sources
 from streams.stages.ingest import default_matcher
 from streams.stages.product import name_product
 from tests.integration.harness import BOOTSTRAP, Pipeline
-from tests.integration.test_ingest_contract import CANARY, CANARY_PARTS, pipeline_topics_after_ingest, topic_text
+from tests.integration.test_ingest_contract import (
+    CANARY,
+    CANARY_PARTS,
+    pipeline_topics_after_ingest,
+    table_text,
+    topic_text,
+    warehouse_tables,
+)
 
 pytestmark = [pytest.mark.kafka, pytest.mark.clickhouse]
 
@@ -120,8 +127,8 @@ def test_raw_identities_from_every_source_stay_out_of_topics_tables_and_logs(emb
     pipeline.run_until_caught_up()
     inputs = {pipeline.topic, *(f"{pipeline.name}.{s}" for s in ("osquery", "okta", "entra"))}
     places = {f"topic {t}": topic_text(t) for t in pipeline_topics_after_ingest(pipeline) if t not in inputs}
-    for table in ("product_usage_1m_parts", "dead_letters", "schema_migrations"):
-        places[f"table {table}"] = pipeline.cli("sql", "--format", "csv", f"SELECT * FROM {table}")  # noqa: S608
+    for table in warehouse_tables(pipeline):
+        places[f"table {table}"] = table_text(pipeline, table)
     places["worker log"] = (pipeline.root / "worker.log").read_text(errors="replace")
     leaks = {place for place, text in places.items() if CANARY_PARTS[0] in text.casefold()}
     if raw_storage:

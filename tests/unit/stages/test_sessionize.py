@@ -242,3 +242,14 @@ def test_state_round_trips_through_bytes(active):
     _, states, _ = run([keyed([sample(1, active=active, device_timezone="Europe/Berlin")])])
     (state,) = states.values()
     assert KeyState.from_bytes(state.to_bytes()) == state
+
+
+def test_events_beyond_the_lateness_bound_never_reach_sessions():
+    door = Door(DoorPolicy())
+    now = datetime(2026, 11, 27, 12, tzinfo=UTC)
+    too_old = agent_event(event_id="old", event_time="2026-11-19T11:00:00Z")
+    in_time = agent_event(event_id="new", event_time="2026-11-20T13:00:00Z")
+    step = ingest_batch([record(too_old), record(in_time, offset=1)], {}, PseudonymKey("k1", b"t"), door, now)
+    assert [r.reason for r in step.late] and len(step.observations) == 1
+    rows, _, _ = run([step.observations], watermark=int(now.timestamp() * 1000))
+    assert [r.started_at.date().isoformat() for r in rows] == ["2026-11-20"]
