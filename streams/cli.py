@@ -442,3 +442,17 @@ def evaluate_alerts_command() -> None:
     console.print(f"alert evaluation: {len(changes)} alert(s) opened, resolved or updated")
     for alert in changes:
         console.print(f"  {alert.state.value:8} {alert.rule.value:18} {alert.summary}")
+
+
+@cli.command("unlicensed")
+def unlicensed_command(
+    days: Annotated[int, typer.Option(min=1, max=400, help="How many days back to look.")] = 30,
+) -> None:
+    """Licensable products in use that no license pool covers, with user and device counts."""
+    from streams.pool_view import unlicensed_use
+
+    client = _connect()
+    try:
+        console.print(unlicensed_use(client, datetime.now(UTC) - timedelta(days=days)))
+    finally:
+        client.close()

@@ -58,3 +58,20 @@ def license_pool_view(client: Client, at: datetime) -> Table | str:
             style=style,
         )
     return table
+
+
+_UNLICENSED = """
+SELECT product, vendor, license_model, users, devices, round(active_seconds / 3600, 1) AS active_hours,
+       first_seen, last_seen
+FROM unlicensed_use WHERE last_seen >= {since:DateTime64(3)} ORDER BY users DESC, product
+"""
+
+
+def unlicensed_use(client: Client, since: datetime) -> Table | str:
+    result = client.query(_UNLICENSED, parameters={"since": since})
+    if not result.result_rows:
+        return "no unlicensed use: every licensable product in use is covered by a license pool"
+    table = Table(*result.column_names, title=f"Unlicensed use since {since:%Y-%m-%d} (no license pool covers these)")
+    for row in result.result_rows:
+        table.add_row(*(str(v) for v in row))
+    return table

@@ -175,23 +175,29 @@ SELECT
 FROM pool_usage_1m
 GROUP BY pool_id, day, hour;
 
--- Per pool over the last 90 days: the highest daily peak and the 95th percentile of the daily
--- peaks, i.e. the seats that covered all but the busiest days. Days without use count as zero.
+-- Per pool: the highest daily peak and the 95th percentile of the daily peaks (the seats that
+-- covered all but the busiest days), over the days from its first use in the last 90 days to
+-- today; days without use in between count as zero.
 CREATE VIEW IF NOT EXISTS pool_rightsizing AS
 SELECT
-    p.pool_id                                                   AS pool_id,
-    p.name                                                      AS pool_name,
-    p.license_model                                             AS license_model,
-    p.seats                                                     AS seats,
-    length(d.running)                                           AS days_with_use,
-    arrayMax(arrayResize(d.running, 90, 0))                     AS running_peak,
-    arrayReduce('quantileExact(0.95)', arrayResize(d.running, 90, 0)) AS running_daily_peak_p95,
-    arrayMax(arrayResize(d.active, 90, 0))                      AS active_peak,
-    arrayReduce('quantileExact(0.95)', arrayResize(d.active, 90, 0))  AS active_daily_peak_p95
+    p.pool_id                                                        AS pool_id,
+    p.name                                                           AS pool_name,
+    p.license_model                                                  AS license_model,
+    p.seats                                                          AS seats,
+    d.days                                                           AS days,
+    length(d.running)                                                AS days_with_use,
+    arrayMax(arrayResize(d.running, d.days, 0))                      AS running_peak,
+    arrayReduce('quantileExact(0.95)', arrayResize(d.running, d.days, 0)) AS running_daily_peak_p95,
+    arrayMax(arrayResize(d.active, d.days, 0))                       AS active_peak,
+    arrayReduce('quantileExact(0.95)', arrayResize(d.active, d.days, 0))  AS active_daily_peak_p95
 FROM (SELECT pool_id, name, license_model, seats FROM license_pools FINAL) AS p
-LEFT JOIN
+INNER JOIN
 (
-    SELECT pool_id, groupArray(running_peak) AS running, groupArray(active_peak) AS active
+    SELECT
+        pool_id,
+        groupArray(running_peak)                                         AS running,
+        groupArray(active_peak)                                          AS active,
+        toUInt32(least(90, dateDiff('day', min(day), today()) + 1))      AS days
     FROM
     (
         SELECT pool_id, day, max(running_peak) AS running_peak, max(active_peak) AS active_peak

@@ -21,7 +21,7 @@ from streams.stages.fingerprint import load_catalog
 
 pytestmark = pytest.mark.clickhouse
 
-T0 = datetime(2026, 11, 26, 9, 0, tzinfo=UTC)
+T0 = (datetime.now(UTC) - timedelta(days=3)).replace(hour=9, minute=0, second=0, microsecond=0)
 MIN = timedelta(minutes=1)
 POOLS = [
     ("cad", "AutoCAD network", ["autodesk-autocad"], [], "concurrent_user", 3),
@@ -144,9 +144,9 @@ def test_a_late_merge_corrects_past_minutes_and_peaks(warehouse):
     materializer.refresh(warehouse)
     assert pool_usage(warehouse, "cad") == usage, "refreshing again changes nothing"
     peaks = warehouse.query(
-        "SELECT running_peak, running_daily_peak_p95, days_with_use FROM pool_rightsizing WHERE pool_id = 'cad'"
+        "SELECT running_peak, running_daily_peak_p95, days_with_use, days FROM pool_rightsizing WHERE pool_id = 'cad'"
     ).result_rows
-    assert peaks == [(1, 0, 1)]
+    assert peaks == [(1, 1, 1, 4)], "one day of use, then three without: the p95 of [1, 0, 0, 0] is 1"
 
 
 def test_active_seats_come_from_active_minutes(warehouse):
