@@ -175,12 +175,14 @@ class PrivacySettings(_Section):
     Without ``pseudonym_key`` a random key is made once and kept in ``pseudonym_key_file``:
     fine for one machine, but workers that share a warehouse must share one key (set it).
     ``store_raw_identities`` keeps dead-letter and late-event payloads as sent instead of sealed.
+    ``pseudonymize_users=False`` stores user identities (case-folded) instead of pseudonyms.
     """
 
     pseudonym_key: SecretStr | None = None
     pseudonym_key_id: str = "k1"
     pseudonym_key_file: Path = STATE_DIR / "pseudonym.key"
     store_raw_identities: bool = False
+    pseudonymize_users: bool = True
 
 
 class MetricsSettings(_Section):

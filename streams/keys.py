@@ -12,6 +12,14 @@ KEY_BYTES = 32
 
 
 def load_pseudonym_key(settings: PrivacySettings) -> PseudonymKey:
+    key = _load_key(settings)
+    if not settings.pseudonymize_users:
+        return PseudonymKey(key.key_id, key.secret, keep_identities=True)
+    return key
+
+
+def _load_key(settings: PrivacySettings) -> PseudonymKey:
+    """The configured secret, or one made once and kept in the key file; it also seals dead letters."""
     if settings.pseudonym_key is not None:
         return PseudonymKey(settings.pseudonym_key_id, settings.pseudonym_key.get_secret_value().encode())
     path = settings.pseudonym_key_file

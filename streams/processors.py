@@ -239,7 +239,7 @@ class UsageProcessor:
             await self._send_late(late)
         if step.health:
             await self._inserter.insert(self._health.table, lambda client: self._health.write(client, step.health))
-        key_id = self._key.key_id
+        key_id = self._key.recorded_id
         await self._update_sessions(step, now)
         await self._inserter.insert(self._writer.table, lambda c: self._writer.write(c, step.rollups, key_id))
         with_rows = {(r.source_topic, r.source_partition) for r in step.rollups}
@@ -275,7 +275,7 @@ class UsageProcessor:
         updates = sessionize_batch(states, step.observations, self._rules.sessions, epoch_ms(now))
         session_rows = [row for update in updates for row in update.rows]
         if session_rows:
-            key_id = self._key.key_id
+            key_id = self._key.recorded_id
             writer = self._session_writer
             await self._inserter.insert(writer.table, lambda c: writer.write(c, session_rows, key_id))
         if updates:

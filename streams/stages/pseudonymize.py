@@ -12,10 +12,20 @@ PSEUDONYM_HEX_CHARS = 32
 
 @dataclass(frozen=True, slots=True)
 class PseudonymKey:
-    """An HMAC key and the id recorded beside pseudonyms, so a rotation can be told apart."""
+    """An HMAC key and the id recorded beside pseudonyms, so a rotation can be told apart.
+
+    ``keep_identities`` (an explicit opt-in, ``SEATMETER_PRIVACY__PSEUDONYMIZE_USERS=false``)
+    stores the canonical identity itself instead of a pseudonym, for deployments allowed to.
+    """
 
     key_id: str
     secret: bytes
+    keep_identities: bool = False
+
+    @property
+    def recorded_id(self) -> str:
+        """What rows record as their pseudonym key: ``raw`` when identities are kept."""
+        return "raw" if self.keep_identities else self.key_id
 
 
 def canonical_identity(identity: str) -> str:
@@ -29,5 +39,7 @@ def pseudonymize(identity: str, key: PseudonymKey) -> str:
 
     Cached: a fleet has far fewer people than events, and the same key always gives the same answer.
     """
+    if key.keep_identities:
+        return canonical_identity(identity)
     digest = hmac.new(key.secret, canonical_identity(identity).encode(), hashlib.sha256)
     return digest.hexdigest()[:PSEUDONYM_HEX_CHARS]

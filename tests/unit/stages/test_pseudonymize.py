@@ -22,3 +22,13 @@ def test_pseudonym_hides_the_identity_and_depends_on_the_key():
     assert len(value) == 32
     assert value != pseudonymize("alice", PseudonymKey("k2", b"secret-two"))
     assert value != pseudonymize("bob", KEY)
+
+
+def test_identities_are_kept_only_when_configured():
+    from schemas.settings import PrivacySettings
+    from streams.keys import load_pseudonym_key
+
+    kept = load_pseudonym_key(PrivacySettings(pseudonymize_users=False, pseudonym_key="k"))  # type: ignore[arg-type]
+    assert pseudonymize("CORP\\Ana ", kept) == "corp\\ana" and kept.recorded_id == "raw" and kept.secret == b"k"
+    hidden = load_pseudonym_key(PrivacySettings(pseudonym_key="k"))  # type: ignore[arg-type]
+    assert pseudonymize("CORP\\Ana", hidden) != "corp\\ana"
