@@ -75,6 +75,7 @@ class WorkerSettings(_Section):
     batch_max_seconds: float = Field(default=1.0, gt=0)
     commit_interval_seconds: float = Field(default=2.0, gt=0)
     session_timeout_seconds: float = Field(default=30.0, ge=6)
+    stall_timeout_seconds: float = Field(default=120.0, gt=0)
     log_level: Literal["debug", "info", "warning", "error"] = "info"
 
 

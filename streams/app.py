@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import time
 import weakref
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
@@ -41,9 +42,11 @@ from streams.processors import (
 from streams.sources import ReferenceSourceSpec, UsageSourceSpec, reference_sources, usage_sources
 from streams.stages.alert_format import alert_message, alertmanager_payload
 from streams.stages.dead_letter import NotADeadLetterError, dead_letter_headers, read_dead_letter
+from streams.stages.progress import last_offsets
 from streams.stages.pseudonymize import PseudonymKey
 from streams.stages.seal import Sealer
 from streams.stages.sessionize import state_partition
+from streams.watchdog import StallWatchdog
 
 log = logging.getLogger(__name__)
 
@@ -95,10 +98,10 @@ def create_app(
     inserter = RetryingInserter(warehouse, settings.warehouse)
     rules = build_ingest_rules(settings, key)
     kafka = settings.kafka
-    processors = [
-        _add_usage_agent(app, source, UsageProcessorParts(inserter, warehouse, key, rules, seen, catalog), settings)
-        for source in usage_sources(settings)
-    ]
+    watchdog = StallWatchdog(worker.stall_timeout_seconds)
+    parts = UsageProcessorParts(inserter, warehouse, key, rules, seen, catalog, watchdog)
+    processors = [_add_usage_agent(app, source, parts, settings) for source in usage_sources(settings)]
+    _add_stall_check(app, watchdog, set(kafka.usage_topics))
     for reference in reference_sources(settings, key):
         _add_reference_agent(app, reference, inserter, rules.sealer, settings)
     _add_catalog_agent(app, settings, catalog)
@@ -111,6 +114,7 @@ def create_app(
     async def _forget(app: faust.App, revoked: Any, **_: Any) -> None:
         for processor in processors:
             processor.forget_progress()
+        watchdog.reassigned()
 
     @app.agent(dead_letter_topics, name="mirror-dead-letters")
     async def mirror_dead_letters(stream: Any) -> None:
@@ -142,6 +146,7 @@ class UsageProcessorParts:
     rules: IngestRules
     seen: SeenEventStore
     catalog: CatalogWatcher
+    watchdog: StallWatchdog
 
 
 def _add_usage_agent(
@@ -176,6 +181,7 @@ def _add_usage_agent(
             sessions.bind(events)
             await _or_exit(processor.process(records))
             _observe_lag(app, records)
+            parts.watchdog.progressed(last_offsets(records))
 
     app.agent(_raw_topic(app, source.topic), name=f"ingest-{source.name}")(ingest_usage)
     return processor
@@ -216,6 +222,37 @@ class TableSessionStates:
 
     def _enter_partition(self, partition: int) -> None:
         faust.streams._current_event.set(weakref.ref(self._events[partition]))  # noqa: SLF001
+
+
+def _add_stall_check(app: faust.App, watchdog: StallWatchdog, topics: set[str]) -> None:
+    @app.timer(min(15.0, watchdog.timeout / 2), name="stall-check")  # type: ignore[untyped-decorator]
+    async def check_for_stall() -> None:
+        recovery = getattr(app.tables, "recovery", None)
+        if app.rebalancing or (recovery is not None and not recovery.completed.is_set()):
+            log.info("stall check skipped: rebalancing or restoring state")
+            watchdog.reassigned()  # restoring state or moving partitions is not a stall
+            return
+        assigned = [tp for tp in app.consumer.assignment() if tp.topic in topics]
+        try:
+            ends = await asyncio.wait_for(app.consumer.highwaters(*assigned), 10) if assigned else {}
+        except TimeoutError:
+            log.warning("stall check: the consumer did not report its partitions' end offsets within 10 s")
+            if watchdog.stalled(1):
+                _exit_without_ack(WorkerStalledError(f"no progress for {watchdog.timeout:g}s, consumer unresponsive"))
+            return
+        highwater = {(tp.topic, tp.partition): ends.get(tp) for tp in assigned}
+        # Faust keeps the committed offsets it sought to on assignment, and updates them on commit.
+        committed_by_tp = getattr(app.consumer, "_committed_offset", {})
+        committed = {(tp.topic, tp.partition): committed_by_tp.get(tp) or 0 for tp in assigned}
+        waiting = watchdog.waiting({p: h for p, h in highwater.items() if h is not None}, committed)
+        if waiting and watchdog.stalled(waiting, time.monotonic() + watchdog.timeout / 2):
+            log.warning("stall check: %d messages waiting and no batch finished recently", waiting)
+        if watchdog.stalled(waiting):
+            _exit_without_ack(WorkerStalledError(f"{waiting} messages waiting, no progress for {watchdog.timeout:g}s"))
+
+
+class WorkerStalledError(RuntimeError):
+    """The agents stopped making progress with messages waiting (see ``streams.watchdog``)."""
 
 
 def _add_alert_evaluator(app: faust.App, settings: Settings, warehouse: Warehouse) -> None:
@@ -315,7 +352,7 @@ async def _finish(task: asyncio.Future[None]) -> None:
 def _exit_without_ack(exc: Exception) -> None:
     """Exit at once: leaving the loop body any other way would ack the batch. Faust would
     restart a crashed agent and carry on past the batch, so even a bug must end the process."""
-    if isinstance(exc, WarehouseUnavailableError | InvalidInputFloodError):
+    if isinstance(exc, WarehouseUnavailableError | InvalidInputFloodError | WorkerStalledError):
         log.critical("stopping the worker without acking the batch: %s", exc)
     else:
         log.critical("stopping the worker without acking the batch: unexpected error", exc_info=exc)
@@ -326,7 +363,7 @@ def _exit_without_ack(exc: Exception) -> None:
 def _exit_code(exc: Exception) -> int:
     if isinstance(exc, InvalidInputFloodError):
         return EX_DATAERR
-    if isinstance(exc, WarehouseUnavailableError):
+    if isinstance(exc, WarehouseUnavailableError | WorkerStalledError):
         return EX_TEMPFAIL
     return EX_SOFTWARE
 

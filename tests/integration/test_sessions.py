@@ -14,6 +14,8 @@ import orjson
 from tests.integration.harness import Pipeline
 from tests.integration.session_trace import Trace, build_trace
 
+EX_TEMPFAIL = 75
+
 SESSIONS = """
 SELECT device_id, user_key, product, toString(started_at) AS started, toString(ended_at) AS ended,
        running_seconds, active_seconds, idle_seconds, event_count
@@ -117,20 +119,34 @@ def test_sigkill_at_random_points_gives_the_same_sessions(kafka_broker, tmp_path
 
 def test_two_workers_and_a_rebalance_give_the_same_sessions(server_pipeline):
     """Partitions spread over two workers sharing a warehouse server; one is killed, the other
-    takes its partitions over and restores their session state from the changelog."""
+    takes its partitions over and restores their session state from the changelog. Like an
+    orchestrator, the test restarts a worker that its stall watchdog stopped (exit 75)."""
     trace = build_trace(seed=21, devices=10)
     pipeline = server_pipeline
     pipeline.extra_env.update(
-        {"SEATMETER_WORKER__BATCH_MAX_MESSAGES": "40", "SEATMETER_WORKER__SESSION_TIMEOUT_SECONDS": "6"}
+        {
+            "SEATMETER_WORKER__BATCH_MAX_MESSAGES": "40",
+            "SEATMETER_WORKER__SESSION_TIMEOUT_SECONDS": "6",
+            "SEATMETER_WORKER__STALL_TIMEOUT_SECONDS": "20",
+        }
     )
     pipeline.kcat_produce(trace.messages())
     first = pipeline.start_worker()
     second = pipeline.start_worker("second")
+    restarts = 0
     try:
         second.wait_metric("seatmeter_messages_consumed_total", 1)
         first.wait_metric("seatmeter_messages_consumed_total", 1)
         first.kill()
-        pipeline.wait_caught_up()
+        while True:
+            try:
+                pipeline.wait_caught_up(timeout=60)
+                break
+            except AssertionError:
+                if second.process.poll() != EX_TEMPFAIL or restarts == 3:
+                    raise
+                restarts += 1
+                second = pipeline.start_worker("second")
     finally:
         assert second.stop() == 0
     assert_equal_to_truth(pipeline, trace)
