@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-import time
 import weakref
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
@@ -42,7 +41,6 @@ from streams.processors import (
 from streams.sources import ReferenceSourceSpec, UsageSourceSpec, reference_sources, usage_sources
 from streams.stages.alert_format import alert_message, alertmanager_payload
 from streams.stages.dead_letter import NotADeadLetterError, dead_letter_headers, read_dead_letter
-from streams.stages.progress import last_offsets
 from streams.stages.pseudonymize import PseudonymKey
 from streams.stages.seal import Sealer
 from streams.stages.sessionize import state_partition
@@ -181,7 +179,6 @@ def _add_usage_agent(
             sessions.bind(events)
             await _or_exit(processor.process(records))
             _observe_lag(app, records)
-            parts.watchdog.progressed(last_offsets(records))
 
     app.agent(_raw_topic(app, source.topic), name=f"ingest-{source.name}")(ingest_usage)
     return processor
@@ -225,11 +222,10 @@ class TableSessionStates:
 
 
 def _add_stall_check(app: faust.App, watchdog: StallWatchdog, topics: set[str]) -> None:
-    @app.timer(min(15.0, watchdog.timeout / 2), name="stall-check")  # type: ignore[untyped-decorator]
+    @app.timer(min(15.0, watchdog.timeout / 4), name="stall-check")  # type: ignore[untyped-decorator]
     async def check_for_stall() -> None:
         recovery = getattr(app.tables, "recovery", None)
         if app.rebalancing or (recovery is not None and not recovery.completed.is_set()):
-            log.info("stall check skipped: rebalancing or restoring state")
             watchdog.reassigned()  # restoring state or moving partitions is not a stall
             return
         assigned = [tp for tp in app.consumer.assignment() if tp.topic in topics]
@@ -237,18 +233,16 @@ def _add_stall_check(app: faust.App, watchdog: StallWatchdog, topics: set[str]) 
             ends = await asyncio.wait_for(app.consumer.highwaters(*assigned), 10) if assigned else {}
         except TimeoutError:
             log.warning("stall check: the consumer did not report its partitions' end offsets within 10 s")
-            if watchdog.stalled(1):
-                _exit_without_ack(WorkerStalledError(f"no progress for {watchdog.timeout:g}s, consumer unresponsive"))
             return
-        highwater = {(tp.topic, tp.partition): ends.get(tp) for tp in assigned}
         # Faust keeps the committed offsets it sought to on assignment, and updates them on commit.
         committed_by_tp = getattr(app.consumer, "_committed_offset", {})
+        highwater = {(tp.topic, tp.partition): ends[tp] for tp in assigned if ends.get(tp) is not None}
         committed = {(tp.topic, tp.partition): committed_by_tp.get(tp) or 0 for tp in assigned}
-        waiting = watchdog.waiting({p: h for p, h in highwater.items() if h is not None}, committed)
-        if waiting and watchdog.stalled(waiting, time.monotonic() + watchdog.timeout / 2):
-            log.warning("stall check: %d messages waiting and no batch finished recently", waiting)
-        if watchdog.stalled(waiting):
-            _exit_without_ack(WorkerStalledError(f"{waiting} messages waiting, no progress for {watchdog.timeout:g}s"))
+        waiting = watchdog.stalled(highwater, committed)
+        if waiting:
+            _exit_without_ack(
+                WorkerStalledError(f"{waiting} messages waiting, no offsets committed for {watchdog.timeout:g}s")
+            )
 
 
 class WorkerStalledError(RuntimeError):

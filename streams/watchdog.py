@@ -1,7 +1,7 @@
-"""A stall watchdog: a worker whose partitions have messages waiting but makes no progress exits,
-so its orchestrator restarts it.
+"""A stall watchdog: a worker whose partitions have messages waiting but whose committed offsets
+do not move exits, so its orchestrator restarts it.
 
-faust-streaming can leave a ``take_events`` agent waiting forever after some rebalances (seen
+faust-streaming can stop committing, or stop delivering, a partition after some rebalances (seen
 here when a worker takes over the partitions of a killed one under load): nothing fails, the
 process stays up, and lag grows. Exiting without acking is always safe here (every effect is
 written idempotently), and a fresh process rejoins the group and carries on.
@@ -12,29 +12,36 @@ from __future__ import annotations
 import time
 from collections.abc import Mapping
 
+Partition = tuple[str, int]
+
 
 class StallWatchdog:
     def __init__(self, timeout_seconds: float) -> None:
         self.timeout = timeout_seconds
-        self._last_progress = time.monotonic()
-        self._processed: dict[tuple[str, int], int] = {}
-
-    def progressed(self, last_offsets: Mapping[tuple[str, int], int]) -> None:
-        """A batch finished; ``last_offsets`` is its highest offset per partition."""
-        self._last_progress = time.monotonic()
-        for partition, offset in last_offsets.items():
-            self._processed[partition] = max(offset, self._processed.get(partition, -1))
+        self._committed: dict[Partition, int] = {}
+        self._since: dict[Partition, float] = {}
 
     def reassigned(self) -> None:
         """Partitions moved: give the new assignment a full timeout to start."""
-        self._last_progress = time.monotonic()
-        self._processed.clear()
+        self._committed.clear()
+        self._since.clear()
 
-    def waiting(self, highwater: Mapping[tuple[str, int], int], committed: Mapping[tuple[str, int], int]) -> int:
-        """Messages waiting on the given partitions: past both the committed and the processed offset."""
-        return sum(
-            max(0, high - max(committed.get(p, 0), self._processed.get(p, -1) + 1)) for p, high in highwater.items()
-        )
-
-    def stalled(self, waiting: int, now: float | None = None) -> bool:
-        return waiting > 0 and (now or time.monotonic()) - self._last_progress > self.timeout
+    def stalled(
+        self, highwater: Mapping[Partition, int], committed: Mapping[Partition, int], now: float | None = None
+    ) -> int:
+        """Messages waiting on partitions whose committed offset has not moved for the timeout
+        although messages wait past it; 0 when every partition is moving or caught up."""
+        now = time.monotonic() if now is None else now
+        waiting = 0
+        for partition, high in highwater.items():
+            done = committed.get(partition, 0)
+            if high <= done:
+                self._since.pop(partition, None)
+                self._committed[partition] = done
+                continue
+            if self._committed.get(partition) != done or partition not in self._since:
+                self._committed[partition] = done
+                self._since[partition] = now
+            elif now - self._since[partition] > self.timeout:
+                waiting += high - done
+        return waiting

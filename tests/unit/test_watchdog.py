@@ -3,18 +3,25 @@ from streams.watchdog import StallWatchdog
 P0, P1 = ("usage", 0), ("usage", 1)
 
 
-def test_waiting_counts_messages_past_both_the_committed_and_the_processed_offset():
+def test_a_stall_is_a_committed_offset_that_does_not_move_with_messages_waiting():
     dog = StallWatchdog(60)
-    assert dog.waiting({P0: 10, P1: 5}, {P0: 4, P1: 5}) == 6
-    dog.progressed({P0: 8})
-    assert dog.waiting({P0: 10, P1: 5}, {P0: 4, P1: 5}) == 1
+    assert dog.stalled({P0: 10, P1: 5}, {P0: 4, P1: 5}, now=0) == 0
+    assert dog.stalled({P0: 10, P1: 5}, {P0: 4, P1: 5}, now=30) == 0
+    assert dog.stalled({P0: 12, P1: 9}, {P0: 4, P1: 5}, now=61) == 8, "P0 has not moved for 61 s; P1 only just waits"
+    assert dog.stalled({P0: 12, P1: 9}, {P0: 4, P1: 5}, now=70) == 8 + 0
 
 
-def test_a_stall_is_no_progress_for_the_timeout_with_messages_waiting():
+def test_moving_or_caught_up_partitions_never_stall():
     dog = StallWatchdog(60)
-    start = dog._last_progress  # noqa: SLF001 - the clock the test steps past
-    assert not dog.stalled(3, now=start + 30)
-    assert dog.stalled(3, now=start + 61)
-    assert not dog.stalled(0, now=start + 600), "an idle worker with nothing waiting is fine"
+    for second, done in ((0, 1), (50, 2), (100, 3), (150, 4)):
+        assert dog.stalled({P0: 100}, {P0: done}, now=second) == 0
+    assert dog.stalled({P1: 5}, {P1: 5}, now=0) == 0
+    assert dog.stalled({P1: 5}, {P1: 5}, now=1000) == 0
+
+
+def test_a_reassignment_restarts_the_clock():
+    dog = StallWatchdog(60)
+    dog.stalled({P0: 10}, {P0: 4}, now=0)
     dog.reassigned()
-    assert not dog.stalled(3, now=dog._last_progress + 30)  # noqa: SLF001
+    assert dog.stalled({P0: 10}, {P0: 4}, now=61) == 0
+    assert dog.stalled({P0: 10}, {P0: 4}, now=122) == 6
