@@ -22,12 +22,17 @@ _MARK = b"m"
 _ID = b"i"
 
 
+def open_local_store(path: Path) -> Rdict:
+    """A RocksDB folder of raw bytes keys and values, made if missing."""
+    path.mkdir(parents=True, exist_ok=True)
+    options = Options(raw_mode=True)
+    options.create_if_missing(True)
+    return Rdict(str(path), options)
+
+
 class SeenEventStore:
     def __init__(self, path: Path) -> None:
-        path.mkdir(parents=True, exist_ok=True)
-        options = Options(raw_mode=True)
-        options.create_if_missing(True)
-        self._db = Rdict(str(path), options)
+        self._db = open_local_store(path)
 
     def close(self) -> None:
         self._db.close()

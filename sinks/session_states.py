@@ -11,15 +11,14 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import cast
 
-from rocksdict import Options, Rdict, WriteBatch
+from rocksdict import WriteBatch
+
+from sinks.seen_events import open_local_store
 
 
 class LocalSessionStates:
     def __init__(self, path: Path) -> None:
-        path.mkdir(parents=True, exist_ok=True)
-        options = Options(raw_mode=True)
-        options.create_if_missing(True)
-        self._db = Rdict(str(path), options)
+        self._db = open_local_store(path)
 
     def close(self) -> None:
         self._db.close()

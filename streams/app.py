@@ -97,7 +97,7 @@ def create_app(
     rules = build_ingest_rules(settings, key)
     kafka = settings.kafka
     watchdog = StallWatchdog(worker.stall_timeout_seconds)
-    parts = UsageProcessorParts(inserter, warehouse, key, rules, seen, catalog, watchdog)
+    parts = UsageProcessorParts(inserter, warehouse, key, rules, seen, catalog)
     processors = [_add_usage_agent(app, source, parts, settings) for source in usage_sources(settings)]
     _add_stall_check(app, watchdog, set(kafka.usage_topics))
     for reference in reference_sources(settings, key):
@@ -144,7 +144,6 @@ class UsageProcessorParts:
     rules: IngestRules
     seen: SeenEventStore
     catalog: CatalogWatcher
-    watchdog: StallWatchdog
 
 
 def _add_usage_agent(
