@@ -76,6 +76,7 @@ class WorkerSettings(_Section):
     commit_interval_seconds: float = Field(default=2.0, gt=0)
     session_timeout_seconds: float = Field(default=30.0, ge=6)
     stall_timeout_seconds: float = Field(default=120.0, gt=0)
+    fill_offset_gaps: bool = True
     log_level: Literal["debug", "info", "warning", "error"] = "info"
 
 

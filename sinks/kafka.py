@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterable, Sequence
+import time
+from collections.abc import AsyncIterator, Iterable, Sequence
 from contextlib import suppress
 from dataclasses import dataclass
 from typing import Any
@@ -157,6 +158,54 @@ async def read_to_end(bootstrap_servers: str, topic: str) -> list[SourceRecord]:
                 if messages and messages[-1].offset >= ends[tp] - 1:
                     remaining.discard(tp)
         return records
+    finally:
+        await _stop_quietly(consumer)
+
+
+async def read_offsets(
+    bootstrap_servers: str,
+    topic: str,
+    partition: int,
+    first: int,
+    last: int,
+    chunk: int,
+    timeout_seconds: float = 60.0,
+) -> AsyncIterator[list[SourceRecord]]:
+    """The messages a partition holds from ``first`` to ``last``, in offset order and in chunks
+    of at most ``chunk``. Offsets no longer (or never) held, like records compacted away,
+    transaction markers or a range before the log start, are simply absent."""
+    tp = TopicPartition(topic, partition)
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=bootstrap_servers, enable_auto_commit=False, group_id=None, auto_offset_reset="earliest"
+    )
+    await consumer.start()
+    try:
+        consumer.assign([tp])
+        start = max(first, (await consumer.beginning_offsets([tp]))[tp])
+        end = min(last + 1, (await consumer.end_offsets([tp]))[tp])
+        if start >= end:
+            return
+        consumer.seek(tp, start)
+        pending: list[SourceRecord] = []
+        position, moved_at = start, time.monotonic()
+        while position < end:
+            batches = await consumer.getmany(tp, timeout_ms=500, max_records=chunk)
+            pending.extend(
+                SourceRecord(m.topic, m.partition, m.offset, m.value or b"", m.key, tuple(m.headers or ()))
+                for m in batches.get(tp, [])
+                if start <= m.offset < end
+            )
+            while len(pending) >= chunk:
+                yield pending[:chunk]
+                pending = pending[chunk:]
+            now, previous = time.monotonic(), position
+            position = await consumer.position(tp)
+            if position > previous:
+                moved_at = time.monotonic()
+            elif now - moved_at > timeout_seconds:
+                raise TimeoutError(f"reading {topic}:{partition} offsets {start}..{end - 1} stopped at {position}")
+        if pending:
+            yield pending
     finally:
         await _stop_quietly(consumer)
 

@@ -12,7 +12,7 @@ import asyncio
 import logging
 import os
 import weakref
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from functools import partial
 from typing import Any
@@ -23,6 +23,7 @@ from schemas.alerts import Alert
 from schemas.records import DeadLetter, SourceRecord
 from schemas.settings import Settings
 from sinks.alert_webhook import post_alerts
+from sinks.kafka import read_offsets
 from sinks.seen_events import SeenEventStore
 from sinks.warehouse import Warehouse
 from streams import metrics
@@ -41,6 +42,7 @@ from streams.processors import (
 from streams.sources import ReferenceSourceSpec, UsageSourceSpec, reference_sources, usage_sources
 from streams.stages.alert_format import alert_message, alertmanager_payload
 from streams.stages.dead_letter import NotADeadLetterError, dead_letter_headers, read_dead_letter
+from streams.stages.progress import OffsetGap
 from streams.stages.pseudonymize import PseudonymKey
 from streams.stages.seal import Sealer
 from streams.stages.sessionize import state_partition
@@ -170,6 +172,9 @@ def _add_usage_agent(
         sessions,
         send_dead_letters=partial(_publish, _raw_topic(app, source.topic + kafka.dead_letter_suffix)),
         send_late=partial(_publish, _raw_topic(app, source.topic + kafka.late_suffix)),
+        read_back=partial(_read_back, kafka.bootstrap_servers, worker.batch_max_messages)
+        if worker.fill_offset_gaps
+        else None,
     )
 
     async def ingest_usage(stream: Any) -> None:
@@ -181,6 +186,10 @@ def _add_usage_agent(
 
     app.agent(_raw_topic(app, source.topic), name=f"ingest-{source.name}")(ingest_usage)
     return processor
+
+
+def _read_back(bootstrap_servers: str, chunk: int, gap: OffsetGap) -> AsyncIterator[list[SourceRecord]]:
+    return read_offsets(bootstrap_servers, gap.topic, gap.partition, gap.first, gap.last, chunk)
 
 
 class TableSessionStates:

@@ -11,6 +11,12 @@ MESSAGES_ALREADY_WRITTEN = Counter(
     "Messages skipped because the warehouse already held their effects (replays after a crash).",
     ["topic"],
 )
+OFFSET_GAPS = Counter(
+    "seatmeter_offset_gaps",
+    "Ranges of offsets the consumer skipped before a batch, read back before it was written.",
+    ["topic"],
+)
+OFFSET_GAP_MESSAGES = Counter("seatmeter_offset_gap_messages", "Messages read back to fill skipped offsets.", ["topic"])
 EVENTS_INVALID = Counter("seatmeter_events_invalid", "Inputs rejected by a stage.", ["topic", "stage"])
 EVENTS_OUT_OF_SCOPE = Counter(
     "seatmeter_events_out_of_scope",

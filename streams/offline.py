@@ -17,6 +17,7 @@ whole replayed period, at the data's clock; alerts go to the ``alerts`` table on
 from __future__ import annotations
 
 import asyncio
+import gzip
 import hashlib
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
@@ -46,6 +47,14 @@ def source_spec(settings: Settings, name: str) -> UsageSourceSpec:
     if name not in specs:
         raise ValueError(f"unknown source {name!r}; expected one of {', '.join(sorted(specs))}")
     return specs[name]
+
+
+def read_export(raw: bytes) -> bytes:
+    """A file's content as exported tools write it: gunzipped when gzip, without a UTF-8 byte
+    order mark (Windows tools add one). The same content so replays the same however packed."""
+    if raw[:2] == b"\x1f\x8b":
+        raw = gzip.decompress(raw)
+    return raw.removeprefix(b"\xef\xbb\xbf")
 
 
 def file_messages(raw: bytes, source: str) -> list[bytes]:
@@ -110,7 +119,7 @@ class ReplaySummary:
 def replay_files(settings: Settings, source: str, paths: Sequence[Path]) -> ReplaySummary:
     """Replay ``paths`` (in order) as ``source`` into the configured warehouse."""
     spec = source_spec(settings, source)
-    contents = [path.read_bytes() for path in paths]
+    contents = [read_export(path.read_bytes()) for path in paths]
     records = replay_records(source, contents)
     summary = ReplaySummary(topic=replay_topic(source, contents), messages=len(records))
     warehouse = Warehouse(settings.warehouse)
@@ -161,6 +170,7 @@ async def _replay(
         sessions,
         send_dead_letters=keep_dead_letters,
         send_late=keep_late,
+        read_back=None,
         clock=clock,
     )
     for batch in batches(records, settings.worker.batch_max_messages):

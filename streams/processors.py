@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -44,7 +44,7 @@ from streams.stages.dead_letter import to_dead_letter
 from streams.stages.decode import SizeLimits
 from streams.stages.guard import InvalidRatioLimit, InvalidRatioWindows, check_invalid_ratio
 from streams.stages.ingest import Decoder, IngestStep, ingest_batch
-from streams.stages.progress import SourcePartition
+from streams.stages.progress import OffsetGap, SourcePartition, offset_gaps
 from streams.stages.pseudonymize import PseudonymKey
 from streams.stages.seal import Sealer
 from streams.stages.sessionize import (
@@ -62,6 +62,7 @@ log = logging.getLogger(__name__)
 EPOCH_ORDINAL = 719_163
 
 SendDeadLetters = Callable[[Sequence[DeadLetter]], Awaitable[None]]
+ReadBack = Callable[[OffsetGap], AsyncIterator[list[SourceRecord]]]
 Clock = Callable[[], datetime]
 
 
@@ -175,6 +176,7 @@ class UsageProcessor:
         sessions: SessionStateStore,
         send_dead_letters: SendDeadLetters,
         send_late: SendDeadLetters,
+        read_back: ReadBack | None,
         clock: Clock = utc_now,
     ) -> None:
         self._inserter = inserter
@@ -193,6 +195,7 @@ class UsageProcessor:
         self._directory_read_at: datetime | None = None
         self._send_dead_letters = send_dead_letters
         self._send_late = send_late
+        self._read_back = read_back
         self._clock = clock
         self._writer = ProductUsageWriter()
         self._health = AgentHealthWriter()
@@ -207,7 +210,24 @@ class UsageProcessor:
         self._reconciled.clear()
 
     async def process(self, records: Sequence[SourceRecord]) -> None:
+        """A batch, after any offsets the consumer skipped before it (see ``offset_gaps``)."""
         await self._load_progress({r.topic for r in records})
+        if self._read_back is not None:
+            for gap in offset_gaps(records, self._written):
+                await self._fill(gap, self._read_back)
+        await self._process(records)
+
+    async def _fill(self, gap: OffsetGap, read_back: ReadBack) -> None:
+        log.warning(
+            "%s:%d offsets %d..%d were not delivered before offset %d; reading them back",
+            gap.topic, gap.partition, gap.first, gap.last, gap.last + 1,
+        )  # fmt: skip
+        metrics.OFFSET_GAPS.labels(gap.topic).inc()
+        async for chunk in read_back(gap):
+            metrics.OFFSET_GAP_MESSAGES.labels(gap.topic).inc(len(chunk))
+            await self._process(chunk)
+
+    async def _process(self, records: Sequence[SourceRecord]) -> None:
         now = self._clock()
         await self._reconcile_seen({(r.topic, r.partition) for r in records}, now)
         rules = self._rules

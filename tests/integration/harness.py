@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import signal
 import socket
@@ -16,6 +17,11 @@ from pathlib import Path
 from typing import Any
 
 import orjson
+from aiokafka import AIOKafkaConsumer
+from aiokafka.admin import AIOKafkaAdminClient
+from aiokafka.structs import TopicPartition
+
+from sinks.kafka import topic_partitions
 
 REPO = Path(__file__).resolve().parents[2]
 SEATMETER = str(Path(sys.executable).parent / "seatmeter")
@@ -116,6 +122,11 @@ class Pipeline:
             timeout=120,
         )
 
+    def skip_ahead(self, fraction: float) -> dict[int, tuple[int, int]]:
+        """Commit the group's offsets part way into what it has not consumed yet, as a consumer
+        that skipped messages would: returns, per partition, the old and the new committed offset."""
+        return asyncio.run(_skip_ahead(self.name, self.topic, fraction))
+
     def kcat_count(self, topic: str) -> int:
         """Messages on a topic, read with kcat from the beginning to the end."""
         done = subprocess.run(
@@ -125,6 +136,28 @@ class Pipeline:
             timeout=60,
         )
         return len(done.stdout.splitlines())
+
+
+async def _skip_ahead(group: str, topic: str, fraction: float) -> dict[int, tuple[int, int]]:
+    admin = AIOKafkaAdminClient(bootstrap_servers=BOOTSTRAP)
+    await admin.start()
+    try:
+        tps = [TopicPartition(topic, p) for p in await topic_partitions(admin, topic)]
+    finally:
+        await admin.close()
+    consumer = AIOKafkaConsumer(bootstrap_servers=BOOTSTRAP, group_id=group, enable_auto_commit=False)
+    await consumer.start()
+    try:
+        consumer.assign(tps)
+        ends = await consumer.end_offsets(tps)
+        moved = {}
+        for tp in tps:
+            old = await consumer.committed(tp) or 0
+            moved[tp.partition] = (old, old + int((ends[tp] - old) * fraction))
+        await consumer.commit({tp: moved[tp.partition][1] for tp in tps})
+        return moved
+    finally:
+        await consumer.stop()
 
 
 @dataclass
