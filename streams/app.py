@@ -99,7 +99,7 @@ def create_app(
     rules = build_ingest_rules(settings, key)
     kafka = settings.kafka
     watchdog = StallWatchdog(worker.stall_timeout_seconds)
-    parts = UsageProcessorParts(inserter, warehouse, key, rules, seen, catalog)
+    parts = UsageProcessorParts(inserter, warehouse, key, rules, seen, catalog, watchdog)
     processors = [_add_usage_agent(app, source, parts, settings) for source in usage_sources(settings)]
     _add_stall_check(app, watchdog, set(kafka.usage_topics))
     for reference in reference_sources(settings, key):
@@ -146,6 +146,7 @@ class UsageProcessorParts:
     rules: IngestRules
     seen: SeenEventStore
     catalog: CatalogWatcher
+    watchdog: StallWatchdog
 
 
 def _add_usage_agent(
@@ -172,7 +173,7 @@ def _add_usage_agent(
         sessions,
         send_dead_letters=partial(_publish, _raw_topic(app, source.topic + kafka.dead_letter_suffix)),
         send_late=partial(_publish, _raw_topic(app, source.topic + kafka.late_suffix)),
-        read_back=partial(_read_back, kafka.bootstrap_servers, worker.batch_max_messages)
+        read_back=partial(_read_back, kafka.bootstrap_servers, worker.batch_max_messages, parts.watchdog)
         if worker.fill_offset_gaps
         else None,
     )
@@ -188,8 +189,12 @@ def _add_usage_agent(
     return processor
 
 
-def _read_back(bootstrap_servers: str, chunk: int, gap: OffsetGap) -> AsyncIterator[list[SourceRecord]]:
-    return read_offsets(bootstrap_servers, gap.topic, gap.partition, gap.first, gap.last, chunk)
+async def _read_back(
+    bootstrap_servers: str, chunk: int, watchdog: StallWatchdog, gap: OffsetGap
+) -> AsyncIterator[list[SourceRecord]]:
+    async for records in read_offsets(bootstrap_servers, gap.topic, gap.partition, gap.first, gap.last, chunk):
+        watchdog.progressed()
+        yield records
 
 
 class TableSessionStates:

@@ -26,6 +26,11 @@ class StallWatchdog:
         self._committed.clear()
         self._since.clear()
 
+    def progressed(self) -> None:
+        """Work moved on that commits will show only later (a skipped range being read back in
+        chunks before the batch is acked): restart every partition's clock."""
+        self._since.clear()
+
     def stalled(
         self, highwater: Mapping[Partition, int], committed: Mapping[Partition, int], now: float | None = None
     ) -> int:

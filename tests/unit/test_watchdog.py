@@ -25,3 +25,12 @@ def test_a_reassignment_restarts_the_clock():
     dog.reassigned()
     assert dog.stalled({P0: 10}, {P0: 4}, now=61) == 0
     assert dog.stalled({P0: 10}, {P0: 4}, now=122) == 6
+
+
+def test_reading_a_skipped_range_back_counts_as_progress():
+    dog = StallWatchdog(60)
+    dog.stalled({P0: 10}, {P0: 4}, now=0)
+    dog.progressed()
+    assert dog.stalled({P0: 10}, {P0: 4}, now=50) == 0
+    assert dog.stalled({P0: 10}, {P0: 4}, now=100) == 0, "the clock restarted at 50"
+    assert dog.stalled({P0: 10}, {P0: 4}, now=111) == 6
