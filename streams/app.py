@@ -173,7 +173,7 @@ def _add_usage_agent(
         sessions,
         send_dead_letters=partial(_publish, _raw_topic(app, source.topic + kafka.dead_letter_suffix)),
         send_late=partial(_publish, _raw_topic(app, source.topic + kafka.late_suffix)),
-        read_back=partial(_read_back, kafka.bootstrap_servers, worker.batch_max_messages, parts.watchdog)
+        read_back=partial(_read_back, app, kafka.bootstrap_servers, worker.batch_max_messages, parts.watchdog)
         if worker.fill_offset_gaps
         else None,
     )
@@ -190,11 +190,17 @@ def _add_usage_agent(
 
 
 async def _read_back(
-    bootstrap_servers: str, chunk: int, watchdog: StallWatchdog, gap: OffsetGap
+    app: faust.App, bootstrap_servers: str, chunk: int, watchdog: StallWatchdog, gap: OffsetGap
 ) -> AsyncIterator[list[SourceRecord]]:
+    """The skipped range, chunk by chunk; once all of it is written, Faust is told the range is
+    done. Faust otherwise waits for acks of messages it never delivered, and stops committing
+    the partition (``_add_gap`` is how Faust itself records offsets it will never deliver)."""
     async for records in read_offsets(bootstrap_servers, gap.topic, gap.partition, gap.first, gap.last, chunk):
         watchdog.progressed()
         yield records
+    add_gap = getattr(app.consumer, "_add_gap", None)
+    if add_gap is not None:
+        await add_gap(faust.types.TP(gap.topic, gap.partition), gap.first, gap.last)
 
 
 class TableSessionStates:
