@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from schemas.catalog import LicenseModel
@@ -26,10 +26,29 @@ class _Section(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
 
+SecurityProtocol = Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"]
+SaslMechanism = Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"]
+
+
 class KafkaSettings(_Section):
-    """Where the broker is and which topics carry what."""
+    """Where the broker is, how to authenticate to it, and which topics carry what.
+
+    Every Kafka client Seatmeter makes uses the same security settings. ``SSL`` and ``SASL_SSL``
+    verify the broker against ``ssl_cafile`` or, without it, the system's CAs; a client
+    certificate (mutual TLS) needs both ``ssl_certfile`` and ``ssl_keyfile``.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid", hide_input_in_errors=True)
 
     bootstrap_servers: str = "localhost:9092"
+    security_protocol: SecurityProtocol = "PLAINTEXT"
+    sasl_mechanism: SaslMechanism = "PLAIN"
+    sasl_username: str = ""
+    sasl_password: SecretStr = SecretStr("")
+    ssl_cafile: Path | None = None
+    ssl_certfile: Path | None = None
+    ssl_keyfile: Path | None = None
+    ssl_key_password: SecretStr = SecretStr("")
     agent_topic: str = "seatmeter.agent-usage"
     osquery_topic: str = "seatmeter.osquery-results"
     okta_topic: str = "seatmeter.okta-system-log"
@@ -42,6 +61,21 @@ class KafkaSettings(_Section):
     topic_partitions: int = Field(default=4, ge=1)
     replication_factor: int = Field(default=1, ge=1)
 
+    @model_validator(mode="after")
+    def _security_is_complete(self) -> KafkaSettings:
+        problem = _security_problem(self)
+        if problem:
+            raise ValueError(problem)
+        return self
+
+    @property
+    def uses_sasl(self) -> bool:
+        return self.security_protocol.startswith("SASL_")
+
+    @property
+    def uses_tls(self) -> bool:
+        return self.security_protocol.endswith("SSL")
+
     @property
     def usage_topics(self) -> tuple[str, ...]:
         return (self.agent_topic, self.osquery_topic, self.okta_topic, self.entra_topic)
@@ -53,6 +87,23 @@ class KafkaSettings(_Section):
     @property
     def agent_dead_letter_topic(self) -> str:
         return self.agent_topic + self.dead_letter_suffix
+
+
+def _security_problem(kafka: KafkaSettings) -> str | None:
+    """What makes the security settings unusable, caught at start rather than as a refused
+    connection later; ``None`` when they fit together."""
+    files = {"ssl_cafile": kafka.ssl_cafile, "ssl_certfile": kafka.ssl_certfile, "ssl_keyfile": kafka.ssl_keyfile}
+    given = {name: path for name, path in files.items() if path is not None}
+    if kafka.uses_sasl and not (kafka.sasl_username and kafka.sasl_password.get_secret_value()):
+        return f"security_protocol {kafka.security_protocol} needs sasl_username and sasl_password"
+    if given and not kafka.uses_tls:
+        return f"{', '.join(given)} set but security_protocol {kafka.security_protocol} does not use TLS"
+    if (kafka.ssl_certfile is None) != (kafka.ssl_keyfile is None):
+        return "a client certificate needs both ssl_certfile and ssl_keyfile (they may name the same file)"
+    if kafka.ssl_key_password.get_secret_value() and kafka.ssl_keyfile is None:
+        return "ssl_key_password set without ssl_keyfile"
+    missing = [f"{name} {path}" for name, path in given.items() if not path.is_file()]
+    return f"no such file: {', '.join(missing)}" if missing else None
 
 
 class WarehouseSettings(_Section):
@@ -203,6 +254,8 @@ class Settings(BaseSettings):
         env_nested_delimiter="__",
         frozen=True,
         extra="ignore",
+        # An error would otherwise print the section's input, passwords included.
+        hide_input_in_errors=True,
     )
 
     kafka: KafkaSettings = Field(default_factory=KafkaSettings)

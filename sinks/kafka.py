@@ -1,4 +1,7 @@
-"""Kafka plumbing outside the Faust worker: topic creation and a plain producer."""
+"""Kafka plumbing outside the Faust worker: topic creation and a plain producer.
+
+Every helper takes the whole ``KafkaSettings`` rather than a server list, so none can make a
+client without the configured security (``sinks.kafka_security``)."""
 
 from __future__ import annotations
 
@@ -11,11 +14,12 @@ from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
-from aiokafka.errors import TopicAlreadyExistsError
+from aiokafka.errors import KafkaError, TopicAlreadyExistsError
 from aiokafka.structs import TopicPartition
 
 from schemas.records import SourceRecord
 from schemas.settings import KafkaSettings
+from sinks.kafka_security import client_options
 
 COMPACTED = (("cleanup.policy", "compact"), ("max.compaction.lag.ms", str(7 * 86_400_000)))
 
@@ -62,9 +66,9 @@ def consumed_topics(settings: KafkaSettings) -> list[str]:
     return [t + suffix for t in topics for suffix in ("", settings.dead_letter_suffix)]
 
 
-async def ensure_topics(bootstrap_servers: str, specs: Iterable[TopicSpec]) -> list[str]:
+async def ensure_topics(kafka: KafkaSettings, specs: Iterable[TopicSpec]) -> list[str]:
     """Create missing topics; existing ones are left as they are. Returns the names created."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap_servers)
+    admin = AIOKafkaAdminClient(**client_options(kafka))
     await admin.start()
     try:
         existing = set(await admin.list_topics())
@@ -80,7 +84,7 @@ async def ensure_topics(bootstrap_servers: str, specs: Iterable[TopicSpec]) -> l
 
 
 async def produce(
-    bootstrap_servers: str,
+    kafka: KafkaSettings,
     topic: str,
     messages: Sequence[tuple[bytes | None, bytes | None]],
     headers: Sequence[Sequence[tuple[str, bytes]]] | None = None,
@@ -88,7 +92,7 @@ async def produce(
     """Send keyed messages with acks from all replicas; returns once every one is acknowledged.
     A ``None`` value is a tombstone."""
     producer = AIOKafkaProducer(
-        bootstrap_servers=bootstrap_servers,
+        **client_options(kafka),
         acks="all",
         enable_idempotence=True,
         linger_ms=20,
@@ -113,25 +117,42 @@ async def topic_partitions(admin: AIOKafkaAdminClient, topic: str) -> list[int]:
     return sorted(p["partition"] for d in described if d.get("error_code") == 0 for p in d["partitions"])
 
 
-async def consumer_group_lag(bootstrap_servers: str, group_id: str, topic: str) -> dict[int, int]:
+async def consumer_group_lag(kafka: KafkaSettings, group_id: str, topic: str) -> dict[int, int]:
     """Messages per partition that the group has not committed yet (all of them if it never did)."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap_servers)
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap_servers, enable_auto_commit=False)
+    admin = AIOKafkaAdminClient(**client_options(kafka))
     await admin.start()
-    await consumer.start()
     try:
         tps = [TopicPartition(topic, p) for p in await topic_partitions(admin, topic)]
-        ends = await consumer.end_offsets(tps)
-        committed = await admin.list_consumer_group_offsets(group_id, partitions=tps)
+        consumer = AIOKafkaConsumer(**client_options(kafka), enable_auto_commit=False)
+        await consumer.start()
+        try:
+            ends = await consumer.end_offsets(tps)
+        finally:
+            await _stop_quietly(consumer)
+        committed = await _committed_offsets(admin, group_id, tps)
         return {tp.partition: ends[tp] - max(committed[tp].offset, 0) if tp in committed else ends[tp] for tp in tps}
     finally:
-        await consumer.stop()
         await admin.close()
 
 
-async def read_to_end(bootstrap_servers: str, topic: str) -> list[SourceRecord]:
+async def _committed_offsets(
+    admin: AIOKafkaAdminClient, group_id: str, tps: list[TopicPartition], attempts: int = 20
+) -> dict[TopicPartition, Any]:
+    """A new broker has no group coordinator until it has made its offsets topic; the admin
+    client reports that at once instead of waiting, so wait here (10 s at most)."""
+    for _ in range(attempts - 1):
+        try:
+            return dict(await admin.list_consumer_group_offsets(group_id, partitions=tps))
+        except KafkaError as exc:
+            if not exc.retriable:
+                raise
+            await asyncio.sleep(0.5)
+    return dict(await admin.list_consumer_group_offsets(group_id, partitions=tps))
+
+
+async def read_to_end(kafka: KafkaSettings, topic: str) -> list[SourceRecord]:
     """Every message on a topic, from the earliest offset to the end as it was when called."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap_servers)
+    admin = AIOKafkaAdminClient(**client_options(kafka))
     await admin.start()
     try:
         tps = [TopicPartition(topic, p) for p in await topic_partitions(admin, topic)]
@@ -139,7 +160,7 @@ async def read_to_end(bootstrap_servers: str, topic: str) -> list[SourceRecord]:
         await admin.close()
     if not tps:
         return []
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap_servers, enable_auto_commit=False, group_id=None)
+    consumer = AIOKafkaConsumer(**client_options(kafka), enable_auto_commit=False, group_id=None)
     await consumer.start()
     try:
         consumer.assign(tps)
@@ -163,7 +184,7 @@ async def read_to_end(bootstrap_servers: str, topic: str) -> list[SourceRecord]:
 
 
 async def read_offsets(
-    bootstrap_servers: str,
+    kafka: KafkaSettings,
     topic: str,
     partition: int,
     first: int,
@@ -176,7 +197,7 @@ async def read_offsets(
     transaction markers or a range before the log start, are simply absent."""
     tp = TopicPartition(topic, partition)
     consumer = AIOKafkaConsumer(
-        bootstrap_servers=bootstrap_servers, enable_auto_commit=False, group_id=None, auto_offset_reset="earliest"
+        **client_options(kafka), enable_auto_commit=False, group_id=None, auto_offset_reset="earliest"
     )
     await consumer.start()
     try:

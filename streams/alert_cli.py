@@ -27,12 +27,11 @@ def evaluate_once(settings: Settings) -> list[Alert]:
 
 
 async def _evaluate(settings: Settings, warehouse: Warehouse) -> list[Alert]:
-    servers = settings.kafka.bootstrap_servers
     topic = settings.alerts.topic
 
     async def publish(alerts: Sequence[Alert]) -> None:
-        await kafka.ensure_topics(servers, [kafka.alerts_topic(topic, settings.kafka)])
-        await kafka.produce(servers, topic, [alert_message(a) for a in alerts])
+        await kafka.ensure_topics(settings.kafka, [kafka.alerts_topic(topic, settings.kafka)])
+        await kafka.produce(settings.kafka, topic, [alert_message(a) for a in alerts])
 
     async def notify(alerts: Sequence[Alert]) -> None:
         if settings.alerts.webhook_url:

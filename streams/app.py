@@ -21,9 +21,10 @@ import faust
 
 from schemas.alerts import Alert
 from schemas.records import DeadLetter, SourceRecord
-from schemas.settings import Settings
+from schemas.settings import KafkaSettings, Settings
 from sinks.alert_webhook import post_alerts
 from sinks.kafka import read_offsets
+from sinks.kafka_security import tls_context
 from sinks.seen_events import SeenEventStore
 from sinks.warehouse import Warehouse
 from streams import metrics
@@ -59,6 +60,19 @@ def broker_urls(bootstrap_servers: str) -> list[str]:
     return [f"kafka://{server.strip()}" for server in bootstrap_servers.split(",") if server.strip()]
 
 
+def broker_credentials(kafka: KafkaSettings) -> faust.auth.Credentials | None:
+    """Faust's form of the security settings; it hands them to every consumer and producer it makes."""
+    context = tls_context(kafka)
+    if kafka.uses_sasl:
+        return faust.SASLCredentials(
+            username=kafka.sasl_username,
+            password=kafka.sasl_password.get_secret_value(),
+            mechanism=kafka.sasl_mechanism,
+            ssl_context=context,
+        )
+    return faust.SSLCredentials(context) if context else None
+
+
 def to_source_record(event: Any) -> SourceRecord:
     message = event.message
     headers = message.headers or ()
@@ -82,6 +96,7 @@ def create_app(
     app = faust.App(
         worker.app_id,
         broker=broker_urls(settings.kafka.bootstrap_servers),
+        broker_credentials=broker_credentials(settings.kafka),
         datadir=str(worker.data_dir),
         store="rocksdb://",
         web_enabled=False,
@@ -173,7 +188,7 @@ def _add_usage_agent(
         sessions,
         send_dead_letters=partial(_publish, _raw_topic(app, source.topic + kafka.dead_letter_suffix)),
         send_late=partial(_publish, _raw_topic(app, source.topic + kafka.late_suffix)),
-        read_back=partial(_read_back, app, kafka.bootstrap_servers, worker.batch_max_messages, parts.watchdog)
+        read_back=partial(_read_back, app, kafka, worker.batch_max_messages, parts.watchdog)
         if worker.fill_offset_gaps
         else None,
     )
@@ -190,12 +205,12 @@ def _add_usage_agent(
 
 
 async def _read_back(
-    app: faust.App, bootstrap_servers: str, chunk: int, watchdog: StallWatchdog, gap: OffsetGap
+    app: faust.App, kafka: KafkaSettings, chunk: int, watchdog: StallWatchdog, gap: OffsetGap
 ) -> AsyncIterator[list[SourceRecord]]:
     """The skipped range, chunk by chunk; once all of it is written, Faust is told the range is
     done. Faust otherwise waits for acks of messages it never delivered, and stops committing
     the partition (``_add_gap`` is how Faust itself records offsets it will never deliver)."""
-    async for records in read_offsets(bootstrap_servers, gap.topic, gap.partition, gap.first, gap.last, chunk):
+    async for records in read_offsets(kafka, gap.topic, gap.partition, gap.first, gap.last, chunk):
         watchdog.progressed()
         yield records
     add_gap = getattr(app.consumer, "_add_gap", None)
@@ -325,7 +340,7 @@ def _add_catalog_agent(app: faust.App, settings: Settings, catalog: CatalogWatch
     from streams.catalog_source import CorrectionsFollower
 
     spec = catalog_topic(settings.catalog.topic, settings.kafka)
-    follower = CorrectionsFollower(settings.kafka.bootstrap_servers, spec, catalog)
+    follower = CorrectionsFollower(settings.kafka, spec, catalog)
     loop = asyncio.new_event_loop()
     try:
         loop.run_until_complete(follower.catch_up())

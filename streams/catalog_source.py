@@ -31,7 +31,9 @@ from pydantic import ValidationError
 
 from schemas.catalog import Approval, ApprovalFile, Catalog, Override, OverrideFile
 from schemas.records import SourceRecord
+from schemas.settings import KafkaSettings
 from sinks.kafka import TopicSpec, ensure_topics, read_to_end, topic_partitions
+from sinks.kafka_security import client_options
 from streams.stages.fingerprint import Matcher, build_matcher, load_catalog
 from streams.stages.fingerprint_index import norm_path
 
@@ -237,8 +239,8 @@ class CorrectionsFollower:
     """Reads the whole corrections topic into a watcher: ``catch_up`` once before the worker
     names any event, then ``follow`` for as long as it runs."""
 
-    def __init__(self, bootstrap_servers: str, spec: TopicSpec, watcher: CatalogWatcher) -> None:
-        self._bootstrap = bootstrap_servers
+    def __init__(self, kafka: KafkaSettings, spec: TopicSpec, watcher: CatalogWatcher) -> None:
+        self._kafka = kafka
         self._spec = spec
         self._watcher = watcher
         products = frozenset(p.id for p in load_catalog().products)
@@ -246,8 +248,8 @@ class CorrectionsFollower:
         self._next: dict[int, int] = {}
 
     async def catch_up(self) -> None:
-        await ensure_topics(self._bootstrap, [self._spec])
-        records = await read_to_end(self._bootstrap, self._spec.name)
+        await ensure_topics(self._kafka, [self._spec])
+        records = await read_to_end(self._kafka, self._spec.name)
         self._next = {r.partition: r.offset + 1 for r in records}
         if self._state.apply(records):
             self._hand_over()
@@ -264,7 +266,7 @@ class CorrectionsFollower:
 
     async def _follow_once(self) -> None:
         consumer = AIOKafkaConsumer(
-            bootstrap_servers=self._bootstrap, group_id=None, enable_auto_commit=False, auto_offset_reset="earliest"
+            **client_options(self._kafka), group_id=None, enable_auto_commit=False, auto_offset_reset="earliest"
         )
         await consumer.start()
         try:
@@ -280,7 +282,7 @@ class CorrectionsFollower:
             await _stop(consumer)
 
     async def _assign_all(self, consumer: AIOKafkaConsumer) -> None:
-        admin = AIOKafkaAdminClient(bootstrap_servers=self._bootstrap)
+        admin = AIOKafkaAdminClient(**client_options(self._kafka))
         await admin.start()
         try:
             tps = [TopicPartition(self._spec.name, p) for p in await topic_partitions(admin, self._spec.name)]

@@ -6,19 +6,22 @@ import asyncio
 import logging
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine, Iterator
+from contextlib import contextmanager
 from datetime import UTC, date, datetime, timedelta
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, TypeVar
+from typing import Annotated, Any, NoReturn, TypeVar
 
 import typer
+from aiokafka.errors import KafkaConnectionError, KafkaError
 from clickhouse_connect.driver.client import Client
 from rich.console import Console
 from rich.table import Table
 
 from schemas.settings import Settings
 from sinks import kafka
+from sinks.kafka_security import connection_failure, describe
 from sinks.migrate import apply_migrations
 from sinks.warehouse import WarehouseInUseError, connect_warehouse
 
@@ -43,7 +46,11 @@ def worker() -> None:
     """Run a stream worker: consume agent usage, write the warehouse, serve /metrics."""
     from streams.worker import run_worker
 
-    run_worker(_settings())
+    settings = _settings()
+    try:
+        run_worker(settings)
+    except KafkaError as exc:
+        _exit_refused(settings, exc)
 
 
 @cli.command()
@@ -68,8 +75,8 @@ def simulate(
     settings = _settings()
     when = date.fromisoformat(day) if day else (datetime.now(UTC) - timedelta(days=1)).date()
     traffic = simulate_day(seed, devices, when)
-    asyncio.run(kafka.ensure_topics(settings.kafka.bootstrap_servers, kafka.pipeline_topics(settings.kafka)))
-    asyncio.run(kafka.produce(settings.kafka.bootstrap_servers, settings.kafka.agent_topic, traffic.messages))
+    _on_kafka(settings, kafka.ensure_topics(settings.kafka, kafka.pipeline_topics(settings.kafka)))
+    _on_kafka(settings, kafka.produce(settings.kafka, settings.kafka.agent_topic, traffic.messages))
     console.print(
         f"sent {traffic.events:,} events in {len(traffic.messages):,} messages from {devices} devices "
         f"to {settings.kafka.agent_topic} ({traffic.first_event:%Y-%m-%d %H:%M} to "
@@ -114,8 +121,8 @@ def lag(
         behind = {
             f"{topic}[{partition}]": count
             for topic in kafka.consumed_topics(settings.kafka)
-            for partition, count in asyncio.run(
-                kafka.consumer_group_lag(settings.kafka.bootstrap_servers, settings.worker.app_id, topic)
+            for partition, count in _on_kafka(
+                settings, kafka.consumer_group_lag(settings.kafka, settings.worker.app_id, topic)
             ).items()
         }
         total = sum(behind.values())
@@ -224,10 +231,10 @@ def _send_correction(settings: Settings, key: bytes, value: bytes | None) -> str
     """Publish one correction record and return the catalog version the topic now amounts to."""
     from streams.catalog_source import topic_catalog_version
 
-    bootstrap, topic = settings.kafka.bootstrap_servers, settings.catalog.topic
-    asyncio.run(kafka.ensure_topics(bootstrap, [kafka.catalog_topic(topic, settings.kafka)]))
-    asyncio.run(kafka.produce(bootstrap, topic, [(key, value)]))
-    return topic_catalog_version(asyncio.run(kafka.read_to_end(bootstrap, topic)), topic)
+    topic = settings.catalog.topic
+    _on_kafka(settings, kafka.ensure_topics(settings.kafka, [kafka.catalog_topic(topic, settings.kafka)]))
+    _on_kafka(settings, kafka.produce(settings.kafka, topic, [(key, value)]))
+    return topic_catalog_version(_on_kafka(settings, kafka.read_to_end(settings.kafka, topic)), topic)
 
 
 @cli.command("shadow-it")
@@ -251,6 +258,37 @@ def shadow_it_report(
         console.print(shadow_it(client, datetime.now(UTC) - timedelta(days=days), rules))
     finally:
         client.close()
+
+
+def _on_kafka(settings: Settings, work: Coroutine[Any, Any, T]) -> T:
+    """Run one Kafka call; a broker that cannot be reached or refuses us (a wrong password, an
+    untrusted certificate) ends the command with one line on stderr and exit code 3."""
+    with _aiokafka_silenced():
+        try:
+            return asyncio.run(work)
+        except (KafkaError, OSError) as exc:
+            _exit_refused(settings, exc)
+
+
+def _exit_refused(settings: Settings, exc: Exception) -> NoReturn:
+    if isinstance(exc, KafkaConnectionError):
+        reason = asyncio.run(connection_failure(settings.kafka))
+    else:
+        reason = " ".join(str(exc).split()) or type(exc).__name__
+    typer.echo(f"error: Kafka at {describe(settings.kafka)}: {reason}", err=True)
+    raise typer.Exit(3) from None
+
+
+@contextmanager
+def _aiokafka_silenced() -> Iterator[None]:
+    """aiokafka logs every failed connection attempt; ``_on_kafka`` reports the reason once."""
+    logger = logging.getLogger("aiokafka")
+    level = logger.level
+    logger.setLevel(logging.CRITICAL)
+    try:
+        yield
+    finally:
+        logger.setLevel(level)
 
 
 def _connect() -> Client:
@@ -286,11 +324,10 @@ def dlq_replay(
     from streams.stages.seal import Sealer
 
     settings = _settings()
-    bootstrap = settings.kafka.bootstrap_servers
     records = [
         record
         for topic in settings.kafka.usage_topics
-        for record in asyncio.run(kafka.read_to_end(bootstrap, topic + settings.kafka.dead_letter_suffix))
+        for record in _on_kafka(settings, kafka.read_to_end(settings.kafka, topic + settings.kafka.dead_letter_suffix))
     ]
     sealer = Sealer(load_pseudonym_key(settings.privacy))
     plan = plan_replay(records, ReplayFilter(stage, reason_contains), sealer)
@@ -299,7 +336,8 @@ def dlq_replay(
         return
     for topic in sorted({r.topic for r in plan}):
         chosen = [r for r in plan if r.topic == topic]
-        asyncio.run(kafka.produce(bootstrap, topic, [(r.key, r.value) for r in chosen], [r.headers for r in chosen]))
+        messages = [(r.key, r.value) for r in chosen]
+        _on_kafka(settings, kafka.produce(settings.kafka, topic, messages, [r.headers for r in chosen]))
         console.print(f"replayed {len(chosen):,} to {topic}")
 
 
@@ -376,8 +414,8 @@ def _read_or_exit(read: Callable[[Path], list[T]], path: Path) -> list[T]:
 
 
 def _publish_reference(settings: Settings, topic: str, messages: list[tuple[bytes, bytes]], what: str) -> None:
-    asyncio.run(kafka.ensure_topics(settings.kafka.bootstrap_servers, kafka.pipeline_topics(settings.kafka)))
-    asyncio.run(kafka.produce(settings.kafka.bootstrap_servers, topic, messages))
+    _on_kafka(settings, kafka.ensure_topics(settings.kafka, kafka.pipeline_topics(settings.kafka)))
+    _on_kafka(settings, kafka.produce(settings.kafka, topic, messages))
     console.print(f"published {len(messages):,} {what} to {topic}")
 
 

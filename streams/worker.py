@@ -37,7 +37,7 @@ def run_worker(settings: Settings) -> None:
     """Blocks until the worker stops (SIGTERM/SIGINT finish the batch in hand first)."""
     key = load_pseudonym_key(settings.privacy)
     topics = [*pipeline_topics(settings.kafka), alerts_topic(settings.alerts.topic, settings.kafka)]
-    _run_once(ensure_topics(settings.kafka.bootstrap_servers, topics))
+    _run_once(ensure_topics(settings.kafka, topics))
     warehouse = Warehouse(settings.warehouse)
     warehouse.open_blocking()
     applied = warehouse.run_blocking(apply_migrations)

@@ -25,6 +25,22 @@
 #   SEATMETER_KAFKA_JVM_OPTS         extra JVM flags
 #   SEATMETER_KAFKA_START_TIMEOUT    seconds to wait for the port (90)
 #   SEATMETER_KAFKA_STOP_TIMEOUT     seconds between SIGTERM and SIGKILL (30)
+#   SEATMETER_KAFKA_SECURE           1: also open secured listeners (0: PLAINTEXT
+#                                    only, as CI runs it). SCRAM users are made
+#                                    when the storage is formatted: use it on a
+#                                    fresh state dir (or after `reset`).
+#   SEATMETER_KAFKA_SASL_PORT        SASL_PLAINTEXT port (client port + 2)
+#   SEATMETER_KAFKA_SASL_SSL_PORT    SASL_SSL port (client port + 3)
+#   SEATMETER_KAFKA_SSL_PORT         SSL port, client certificate required
+#                                    (client port + 4)
+#   SEATMETER_KAFKA_SASL_USER        user for PLAIN, SCRAM-SHA-256 and
+#                                    SCRAM-SHA-512 (seatmeter)
+#   SEATMETER_KAFKA_SASL_PASSWORD    its password (seatmeter-secret)
+#   SEATMETER_KAFKA_CLIENT_KEY_PASSWORD  password of the client's key (client-secret)
+#                                    Secured mode writes a throwaway CA (ca.pem),
+#                                    a broker certificate for 127.0.0.1/localhost
+#                                    and a client certificate (client.pem,
+#                                    client.key) to <state dir>/tls.
 #   JAVA_HOME / MVN                  java to run / mvn command to fetch with
 set -euo pipefail
 
@@ -41,6 +57,13 @@ START_TIMEOUT=${SEATMETER_KAFKA_START_TIMEOUT:-90}
 STOP_TIMEOUT=${SEATMETER_KAFKA_STOP_TIMEOUT:-30}
 HEAP_OPTS=${SEATMETER_KAFKA_HEAP_OPTS:--Xms128m -Xmx512m}
 JVM_OPTS=${SEATMETER_KAFKA_JVM_OPTS:-}
+SECURE=${SEATMETER_KAFKA_SECURE:-0}
+SASL_PORT=${SEATMETER_KAFKA_SASL_PORT:-$((PORT + 2))}
+SASL_SSL_PORT=${SEATMETER_KAFKA_SASL_SSL_PORT:-$((PORT + 3))}
+SSL_PORT=${SEATMETER_KAFKA_SSL_PORT:-$((PORT + 4))}
+SASL_USER=${SEATMETER_KAFKA_SASL_USER:-seatmeter}
+SASL_PASSWORD=${SEATMETER_KAFKA_SASL_PASSWORD:-seatmeter-secret}
+CLIENT_KEY_PASSWORD=${SEATMETER_KAFKA_CLIENT_KEY_PASSWORD:-client-secret}
 
 CACHE_ROOT=${SEATMETER_CACHE_DIR:-${HOME}/.cache/seatmeter}
 LIB_DIR=$CACHE_ROOT/kafka-$KAFKA_VERSION/lib
@@ -52,6 +75,7 @@ DATA_DIR=$KAFKA_DIR/data
 CONFIG=$KAFKA_DIR/server.properties
 LOG4J_CONFIG=$KAFKA_DIR/log4j2.properties
 PID_FILE=$KAFKA_DIR/kafka.pid
+TLS_DIR=$KAFKA_DIR/tls
 LOG_FILE=$KAFKA_DIR/kafka.log   # broker log (log4j2, rolled at 20 MB)
 OUT_FILE=$KAFKA_DIR/kafka.out   # JVM stdout/stderr (crashes, OOM)
 
@@ -63,10 +87,19 @@ die() { printf 'kafka: error: %s\n' "$*" >&2; exit 1; }
 
 usage() { sed -n '2,/^set -euo/{/^set -euo/d;s/^# \{0,1\}//;p}' "${BASH_SOURCE[0]}"; }
 
-for _v in CONTROLLER_PORT START_TIMEOUT STOP_TIMEOUT; do
+for _v in CONTROLLER_PORT START_TIMEOUT STOP_TIMEOUT SASL_PORT SASL_SSL_PORT SSL_PORT; do
   [[ ${!_v} =~ ^[0-9]+$ ]] || die "$_v must be a number, got '${!_v}'"
 done
 [[ $PORT != "$CONTROLLER_PORT" ]] || die "client and controller port are both $PORT"
+[[ $SECURE == 0 || $SECURE == 1 ]] || die "SEATMETER_KAFKA_SECURE must be 0 or 1, got '$SECURE'"
+# The JAAS and --add-scram syntaxes have no quoting for other characters.
+[[ $SASL_USER$SASL_PASSWORD =~ ^[A-Za-z0-9._-]+$ ]] || die "SASL user and password may only hold letters, digits and ._-"
+
+# The ports `up` binds: the secured listeners' only when asked for.
+listen_ports() {
+  echo "$PORT" "$CONTROLLER_PORT"
+  [[ $SECURE == 0 ]] || echo "$SASL_PORT" "$SASL_SSL_PORT" "$SSL_PORT"
+}
 
 # Serialise up/down/reset of one state dir (two `up`s at once start one broker).
 lock() {
@@ -145,6 +178,7 @@ render_config() {
       -e "s|{{CONTROLLER_PORT}}|$CONTROLLER_PORT|g" -e "s|{{NODE_ID}}|$NODE_ID|g" \
       -e "s|{{DATA_DIR}}|$DATA_DIR|g" \
       "$SCRIPT_DIR/server.properties.in" >"$CONFIG.tmp"
+  [[ $SECURE == 0 ]] || secure_config >>"$CONFIG.tmp"
   mv "$CONFIG.tmp" "$CONFIG"
   cat >"$LOG4J_CONFIG" <<EOF
 # Written by deploy/local/kafka.sh on every \`up\`.
@@ -171,6 +205,75 @@ logger.zookeeper.level = WARN
 EOF
 }
 
+# Appended to the template: a properties file keeps the last value of a key, so
+# these listener lines replace the template's. PLAINTEXT stays for the broker itself.
+secure_config() {
+  local plain="org.apache.kafka.common.security.plain.PlainLoginModule required user_$SASL_USER=\"$SASL_PASSWORD\";"
+  local scram="org.apache.kafka.common.security.scram.ScramLoginModule required;"
+  local listener mechanism
+  cat <<EOF
+
+############################# Secured listeners (SEATMETER_KAFKA_SECURE=1) #############################
+listeners=PLAINTEXT://$HOST:$PORT,CONTROLLER://$HOST:$CONTROLLER_PORT,SASL_PLAINTEXT://$HOST:$SASL_PORT,SASL_SSL://$HOST:$SASL_SSL_PORT,SSL://$HOST:$SSL_PORT
+advertised.listeners=PLAINTEXT://$HOST:$PORT,SASL_PLAINTEXT://$HOST:$SASL_PORT,SASL_SSL://$HOST:$SASL_SSL_PORT,SSL://$HOST:$SSL_PORT
+listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT,SASL_PLAINTEXT:SASL_PLAINTEXT,SASL_SSL:SASL_SSL,SSL:SSL
+sasl.enabled.mechanisms=PLAIN,SCRAM-SHA-256,SCRAM-SHA-512
+ssl.keystore.type=PEM
+ssl.keystore.location=$TLS_DIR/broker.pem
+ssl.truststore.type=PEM
+ssl.truststore.location=$TLS_DIR/ca.pem
+listener.name.ssl.ssl.client.auth=required
+EOF
+  for listener in sasl_plaintext sasl_ssl; do
+    echo "listener.name.$listener.plain.sasl.jaas.config=$plain"
+    for mechanism in scram-sha-256 scram-sha-512; do
+      echo "listener.name.$listener.$mechanism.sasl.jaas.config=$scram"
+    done
+  done
+}
+
+# A throwaway CA, a broker certificate for 127.0.0.1 and localhost, and a client
+# certificate with an encrypted key (mutual TLS), made once per state dir.
+make_certificates() {
+  [[ -f $TLS_DIR/client.pem ]] && return 0
+  command -v openssl >/dev/null || die "openssl not found: secured mode makes its certificates with it"
+  say "making a throwaway CA and certificates in $TLS_DIR"
+  mkdir -p "$TLS_DIR"
+  local ssl_log=$TLS_DIR/openssl.log
+  {
+    openssl req -x509 -newkey rsa:2048 -nodes -days 30 -subj "/CN=seatmeter-test-ca" \
+      -keyout "$TLS_DIR/ca.key" -out "$TLS_DIR/ca.pem"
+    sign_certificate broker "subjectAltName=IP:$HOST,DNS:localhost"
+    sign_certificate client "extendedKeyUsage=clientAuth"
+    # Kafka reads a PEM keystore's key only as PKCS#8.
+    openssl pkcs8 -topk8 -nocrypt -in "$TLS_DIR/broker.key" -out "$TLS_DIR/broker.key.p8"
+    cat "$TLS_DIR/broker.key.p8" "$TLS_DIR/broker.crt" "$TLS_DIR/ca.pem" >"$TLS_DIR/broker.pem"
+    openssl pkcs8 -topk8 -v2 aes-256-cbc -passout "pass:$CLIENT_KEY_PASSWORD" \
+      -in "$TLS_DIR/client.key" -out "$TLS_DIR/client.key.enc"
+    mv "$TLS_DIR/client.key.enc" "$TLS_DIR/client.key"
+    cp "$TLS_DIR/client.crt" "$TLS_DIR/client.pem"
+  } >"$ssl_log" 2>&1 || { cat "$ssl_log" >&2; die "making certificates failed"; }
+  rm -f "$TLS_DIR/broker.key.p8" "$TLS_DIR"/*.csr "$TLS_DIR"/*.ext
+}
+
+sign_certificate() {
+  local name=$1 extension=$2
+  openssl req -newkey rsa:2048 -nodes -subj "/CN=seatmeter-$name" \
+    -keyout "$TLS_DIR/$name.key" -out "$TLS_DIR/$name.csr"
+  echo "$extension" >"$TLS_DIR/$name.ext"
+  openssl x509 -req -days 30 -in "$TLS_DIR/$name.csr" -CA "$TLS_DIR/ca.pem" -CAkey "$TLS_DIR/ca.key" \
+    -CAcreateserial -extfile "$TLS_DIR/$name.ext" -out "$TLS_DIR/$name.crt"
+}
+
+# `--add-scram` arguments for the storage format, one a line: the SASL user for both SCRAM mechanisms.
+scram_arguments() {
+  [[ $SECURE == 0 ]] && return 0
+  local mechanism
+  for mechanism in SCRAM-SHA-256 SCRAM-SHA-512; do
+    printf '%s\n' --add-scram "$mechanism=[name=$SASL_USER,password=$SASL_PASSWORD]"
+  done
+}
+
 java_major() {
   "$JAVA" -XshowSettings:properties -version 2>&1 \
     | sed -n 's/^ *java\.specification\.version = \([0-9]*\).*/\1/p'
@@ -184,8 +287,10 @@ format_storage() {
     cluster_id=$(head -c 16 /dev/urandom | base64 | tr '+/' '-_' | tr -d '=')
   fi
   say "formatting KRaft storage in $DATA_DIR (cluster id $cluster_id)"
+  local scram=()
+  mapfile -t scram < <(scram_arguments)
   if ! "$JAVA" -Xmx256m -cp "$LIB_DIR/*" -Dlog4j2.configurationFile="$LOG4J_CONFIG" \
-      kafka.tools.StorageTool format --ignore-formatted \
+      kafka.tools.StorageTool format --ignore-formatted ${scram[@]+"${scram[@]}"} \
       --cluster-id "$cluster_id" --config "$CONFIG" >>"$OUT_FILE" 2>&1; then
     log_tail
     die "formatting the storage failed"
@@ -205,11 +310,12 @@ cmd_up() {
   major=$(java_major)
   [[ -n $major && $major -ge 17 ]] || die "Kafka $KAFKA_VERSION needs Java 17+, '$JAVA' is ${major:-unknown}"
   local p
-  for p in "$PORT" "$CONTROLLER_PORT"; do
+  for p in $(listen_ports); do
     ! port_open "$p" || die "port $HOST:$p is already in use by another process (set SEATMETER_KAFKA_PORT / SEATMETER_KAFKA_CONTROLLER_PORT)"
   done
 
   lib_ready || cmd_fetch
+  [[ $SECURE == 0 ]] || make_certificates
   render_config
   : >"$OUT_FILE"
   format_storage
@@ -237,6 +343,7 @@ cmd_up() {
     fi
     if port_open "$PORT" && grep -q 'Kafka Server started' "$LOG_FILE" 2>/dev/null; then
       say "up on $HOST:$PORT after $((SECONDS - t0))s (pid $pid, log $LOG_FILE)"
+      [[ $SECURE == 0 ]] || say "secured: SASL_PLAINTEXT :$SASL_PORT, SASL_SSL :$SASL_SSL_PORT, SSL :$SSL_PORT (CA $TLS_DIR/ca.pem)"
       return 0
     fi
     if ((SECONDS - t0 >= START_TIMEOUT)); then
@@ -296,6 +403,7 @@ cmd_reset() {
   say "deleting $DATA_DIR and the broker's config and logs"
   rm -rf "$DATA_DIR"
   rm -f "$CONFIG" "$LOG4J_CONFIG" "$LOG_FILE" "$LOG_FILE".[0-9]* "$OUT_FILE"
+  rm -rf "$TLS_DIR"
 }
 
 case ${1:-help} in

@@ -33,6 +33,11 @@ REQUIRED = {
 }
 
 
+# Files the container mounts (a Secret's CA and client certificate): they do not exist here, so
+# this file stands in for them and the settings model checks only how they are combined.
+MOUNTED_FILES = ("SEATMETER_KAFKA__SSL_CAFILE", "SEATMETER_KAFKA__SSL_CERTFILE", "SEATMETER_KAFKA__SSL_KEYFILE")
+
+
 def role(source: str) -> str | None:
     name = source.rsplit("/", 1)[-1].split(":")[-1]
     return name if name in REQUIRED else None
@@ -52,6 +57,7 @@ def main(paths: list[str]) -> int:
             if key.startswith("SEATMETER_"):
                 del os.environ[key]
         os.environ.update(ours)
+        os.environ.update({k: __file__ for k in MOUNTED_FILES if ours.get(k)})
         try:
             settings = Settings()
         except ValidationError as exc:

@@ -37,7 +37,7 @@ from streams.stages.product import name_product
 from streams.stages.pseudonymize import PseudonymKey
 from streams.stages.sessionize import build_session_rules, sessionize_batch
 from tests.bench.bench_fingerprint import bench_fingerprint
-from tests.integration.harness import BOOTSTRAP, Pipeline, agent_sample
+from tests.integration.harness import BOOTSTRAP, KAFKA, Pipeline, agent_sample
 from tests.support.chdb_http import ChdbHttpServer
 
 REPEATS = 5
@@ -91,8 +91,8 @@ def bench_end_to_end(folder: Path) -> list[tuple[str, str]]:
     pipeline = Pipeline(root=folder, warehouse_url=f"chdb://{folder / 'e2e'}")
     traffic = simulate_day(3, 150, YESTERDAY, envelope_size=50)
     kafka = KafkaSettings(bootstrap_servers=BOOTSTRAP, agent_topic=pipeline.topic)
-    asyncio.run(ensure_topics(kafka.bootstrap_servers, pipeline_topics(kafka)))
-    asyncio.run(produce(kafka.bootstrap_servers, pipeline.topic, traffic.messages))
+    asyncio.run(ensure_topics(kafka, pipeline_topics(kafka)))
+    asyncio.run(produce(kafka, pipeline.topic, traffic.messages))
     worker = pipeline.start_worker()
     try:
         worker.wait_metric("seatmeter_messages_consumed_total", 1, timeout=120)
@@ -161,13 +161,13 @@ def bench_latency(folder: Path) -> list[tuple[str, str]]:
     worker = pipeline.start_worker()
     to_sessions, to_pools = [], []
     try:
-        asyncio.run(produce(BOOTSTRAP, pipeline.topic, [_probe("warm-up", "acad.exe")]))
+        asyncio.run(produce(KAFKA, pipeline.topic, [_probe("warm-up", "acad.exe")]))
         worker.wait_metric("seatmeter_messages_consumed_total", 1, timeout=120)
         time.sleep(3)
         for number, exe in enumerate(LATENCY_EXECUTABLES):
             device = f"probe-{number}"
             started = time.perf_counter()
-            asyncio.run(produce(BOOTSTRAP, pipeline.topic, [_probe(device, exe)]))
+            asyncio.run(produce(KAFKA, pipeline.topic, [_probe(device, exe)]))
             _poll(client, "SELECT count() FROM usage_sessions WHERE device_id = {v:String}", device)
             to_sessions.append(time.perf_counter() - started)
             _poll(client, "SELECT count() FROM pool_usage_1m WHERE pool_id = {v:String}", f"probe-{number}")

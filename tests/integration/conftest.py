@@ -5,6 +5,7 @@ from collections.abc import Iterator
 
 import pytest
 
+from tests.integration import secured_broker
 from tests.integration.harness import BOOTSTRAP, Pipeline, broker_reachable
 from tests.support.fixtures import FIXTURE_PASSWORD, chdb_http_server  # noqa: F401 - a fixture
 
@@ -18,6 +19,16 @@ def kafka_broker() -> str:
     if shutil.which("kcat") is None:
         pytest.fail("kcat is missing: `make setup` installs Debian's kcat")
     return BOOTSTRAP
+
+
+@pytest.fixture(scope="session")
+def secured_kafka(tmp_path_factory) -> Iterator[secured_broker.SecuredBroker]:
+    """A broker of its own with SASL_PLAINTEXT, SASL_SSL and SSL (client certificate) listeners."""
+    broker = secured_broker.start(tmp_path_factory.mktemp("secured-kafka"))
+    try:
+        yield broker
+    finally:
+        secured_broker.stop(broker)
 
 
 @pytest.fixture

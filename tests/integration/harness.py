@@ -21,11 +21,14 @@ from aiokafka import AIOKafkaConsumer
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.structs import TopicPartition
 
+from schemas.settings import KafkaSettings
 from sinks.kafka import topic_partitions
+from sinks.kafka_security import client_options
 
 REPO = Path(__file__).resolve().parents[2]
 SEATMETER = str(Path(sys.executable).parent / "seatmeter")
 BOOTSTRAP = os.environ.get("SEATMETER_KAFKA__BOOTSTRAP_SERVERS", "127.0.0.1:9092")
+KAFKA = KafkaSettings(bootstrap_servers=BOOTSTRAP)
 
 
 def free_port() -> int:
@@ -139,13 +142,13 @@ class Pipeline:
 
 
 async def _skip_ahead(group: str, topic: str, fraction: float) -> dict[int, tuple[int, int]]:
-    admin = AIOKafkaAdminClient(bootstrap_servers=BOOTSTRAP)
+    admin = AIOKafkaAdminClient(**client_options(KAFKA))
     await admin.start()
     try:
         tps = [TopicPartition(topic, p) for p in await topic_partitions(admin, topic)]
     finally:
         await admin.close()
-    consumer = AIOKafkaConsumer(bootstrap_servers=BOOTSTRAP, group_id=group, enable_auto_commit=False)
+    consumer = AIOKafkaConsumer(**client_options(KAFKA), group_id=group, enable_auto_commit=False)
     await consumer.start()
     try:
         consumer.assign(tps)

@@ -12,7 +12,7 @@ import pytest
 
 from schemas.settings import KafkaSettings
 from sinks.kafka import catalog_topic, ensure_topics, pipeline_topics, produce
-from tests.integration.harness import BOOTSTRAP
+from tests.integration.harness import KAFKA
 
 pytestmark = [pytest.mark.kafka, pytest.mark.clickhouse]
 
@@ -36,8 +36,8 @@ def test_a_correction_takes_effect_in_a_running_worker(embedded_pipeline):
     pipeline = embedded_pipeline
     pipeline.extra_env["SEATMETER_CATALOG__OVERRIDES_FILE"] = str(pipeline.root / "overrides.yaml")
     pipeline.extra_env["SEATMETER_CATALOG__RELOAD_CHECK_SECONDS"] = "0.5"
-    asyncio.run(ensure_topics(BOOTSTRAP, pipeline_topics(KafkaSettings(agent_topic=pipeline.topic))))
-    asyncio.run(produce(BOOTSTRAP, pipeline.topic, [tool_event("before")]))
+    asyncio.run(ensure_topics(KAFKA, pipeline_topics(KafkaSettings(agent_topic=pipeline.topic))))
+    asyncio.run(produce(KAFKA, pipeline.topic, [tool_event("before")]))
     worker = pipeline.start_worker()
     try:
         worker.wait_metric("seatmeter_events_consumed_total", 1)
@@ -46,7 +46,7 @@ def test_a_correction_takes_effect_in_a_running_worker(embedded_pipeline):
         )
         assert "+local." in out
         time.sleep(1.5)
-        asyncio.run(produce(BOOTSTRAP, pipeline.topic, [tool_event("after")]))
+        asyncio.run(produce(KAFKA, pipeline.topic, [tool_event("after")]))
         worker.wait_metric("seatmeter_events_consumed_total", 2)
         pipeline.wait_caught_up()
     finally:
@@ -74,10 +74,10 @@ def test_a_published_correction_reaches_running_and_fresh_workers_without_a_rest
     pipeline = embedded_pipeline
     topic = f"{pipeline.name}.catalog-overrides"
     pipeline.extra_env["SEATMETER_CATALOG__TOPIC"] = topic
-    asyncio.run(ensure_topics(BOOTSTRAP, [*pipeline_topics(KafkaSettings(agent_topic=pipeline.topic))]))
-    asyncio.run(ensure_topics(BOOTSTRAP, [catalog_topic(topic, KafkaSettings())]))
-    asyncio.run(produce(BOOTSTRAP, topic, [(b"path:x", b"not a correction")]))
-    asyncio.run(produce(BOOTSTRAP, pipeline.topic, [tool_event("before", "WS-1")]))
+    asyncio.run(ensure_topics(KAFKA, [*pipeline_topics(KafkaSettings(agent_topic=pipeline.topic))]))
+    asyncio.run(ensure_topics(KAFKA, [catalog_topic(topic, KafkaSettings())]))
+    asyncio.run(produce(KAFKA, topic, [(b"path:x", b"not a correction")]))
+    asyncio.run(produce(KAFKA, pipeline.topic, [tool_event("before", "WS-1")]))
     worker = pipeline.start_worker()
     try:
         worker.wait_metric("seatmeter_events_consumed_total", 1)
@@ -89,18 +89,18 @@ def test_a_published_correction_reaches_running_and_fresh_workers_without_a_rest
         version = published_version(out)
         assert "+topic." in version and not (pipeline.root / ".seatmeter" / "catalog-overrides.yaml").exists()
         time.sleep(2.5)
-        asyncio.run(produce(BOOTSTRAP, pipeline.topic, [tool_event("after", "WS-2")]))
+        asyncio.run(produce(KAFKA, pipeline.topic, [tool_event("after", "WS-2")]))
         worker.wait_metric("seatmeter_events_consumed_total", 2)
         pipeline.wait_caught_up()
     finally:
         assert worker.stop() == 0
     fresh = pipeline.start_worker()
     try:
-        asyncio.run(produce(BOOTSTRAP, pipeline.topic, [tool_event("fresh worker", "WS-3")]))
+        asyncio.run(produce(KAFKA, pipeline.topic, [tool_event("fresh worker", "WS-3")]))
         fresh.wait_metric("seatmeter_events_consumed_total", 1)
         withdrawn = published_version(pipeline.cli("withdraw-correction", "--path-glob", "*\\ACME-CAD.exe"))
         time.sleep(2.5)
-        asyncio.run(produce(BOOTSTRAP, pipeline.topic, [tool_event("withdrawn", "WS-4")]))
+        asyncio.run(produce(KAFKA, pipeline.topic, [tool_event("withdrawn", "WS-4")]))
         fresh.wait_metric("seatmeter_events_consumed_total", 2)
         pipeline.wait_caught_up()
     finally:

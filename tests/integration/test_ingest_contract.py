@@ -11,7 +11,7 @@ import pytest
 
 from schemas.settings import KafkaSettings
 from sinks.kafka import ensure_topics, pipeline_topics, produce, read_to_end
-from tests.integration.harness import BOOTSTRAP, Pipeline
+from tests.integration.harness import BOOTSTRAP, KAFKA, Pipeline
 
 pytestmark = [pytest.mark.kafka, pytest.mark.clickhouse]
 
@@ -38,9 +38,9 @@ def event(event_id: str, minutes_ago: float, **overrides: object) -> dict[str, o
 
 def send(pipeline: Pipeline, documents: list[object]) -> None:
     kafka = KafkaSettings(bootstrap_servers=BOOTSTRAP, agent_topic=pipeline.topic)
-    asyncio.run(ensure_topics(BOOTSTRAP, pipeline_topics(kafka)))
+    asyncio.run(ensure_topics(KAFKA, pipeline_topics(kafka)))
     messages = [(b"WS-LEAK", d if isinstance(d, bytes) else orjson.dumps(d)) for d in documents]
-    asyncio.run(produce(BOOTSTRAP, pipeline.topic, messages))
+    asyncio.run(produce(KAFKA, pipeline.topic, messages))
 
 
 def active_seconds(pipeline: Pipeline) -> float:
@@ -102,7 +102,7 @@ def pipeline_topics_after_ingest(pipeline: Pipeline) -> list[str]:
 
 
 def topic_text(topic: str) -> str:
-    records = asyncio.run(read_to_end(BOOTSTRAP, topic))
+    records = asyncio.run(read_to_end(KAFKA, topic))
     return "\n".join(
         repr(r.key) + repr(r.value) + repr(r.headers) + r.value.decode("utf-8", "replace") for r in records
     )

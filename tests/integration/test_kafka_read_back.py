@@ -6,19 +6,19 @@ import asyncio
 import uuid
 
 from sinks.kafka import TopicSpec, ensure_topics, produce, read_offsets
-from tests.integration.harness import BOOTSTRAP
+from tests.integration.harness import KAFKA
 
 
 async def _read(topic: str, first: int, last: int, chunk: int) -> list[list[int]]:
-    return [[r.offset for r in batch] async for batch in read_offsets(BOOTSTRAP, topic, 0, first, last, chunk)]
+    return [[r.offset for r in batch] async for batch in read_offsets(KAFKA, topic, 0, first, last, chunk)]
 
 
 def test_read_offsets_returns_the_range_in_chunks(kafka_broker):
     topic = f"it-{uuid.uuid4().hex[:10]}.read-back"
 
     async def scenario() -> tuple[list[list[int]], ...]:
-        await ensure_topics(BOOTSTRAP, [TopicSpec(topic, 1, 1)])
-        await produce(BOOTSTRAP, topic, [(b"k", f"m{i}".encode()) for i in range(30)])
+        await ensure_topics(KAFKA, [TopicSpec(topic, 1, 1)])
+        await produce(KAFKA, topic, [(b"k", f"m{i}".encode()) for i in range(30)])
         return (
             await _read(topic, 5, 17, 4),
             await _read(topic, 0, 0, 10),

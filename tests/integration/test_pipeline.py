@@ -34,8 +34,8 @@ def produce_half_and_half(pipeline: Pipeline, workload: Workload) -> None:
     kafka = KafkaSettings(
         bootstrap_servers=pipeline.env["SEATMETER_KAFKA__BOOTSTRAP_SERVERS"], agent_topic=pipeline.topic
     )
-    asyncio.run(ensure_topics(kafka.bootstrap_servers, pipeline_topics(kafka)))
-    asyncio.run(produce(kafka.bootstrap_servers, pipeline.topic, workload.messages[0::2]))
+    asyncio.run(ensure_topics(kafka, pipeline_topics(kafka)))
+    asyncio.run(produce(kafka, pipeline.topic, workload.messages[0::2]))
     pipeline.kcat_produce(workload.messages[1::2])
 
 

@@ -11,7 +11,7 @@ import pytest
 
 from schemas.settings import KafkaSettings
 from sinks.kafka import ensure_topics, pipeline_topics, produce
-from tests.integration.harness import BOOTSTRAP, Pipeline
+from tests.integration.harness import BOOTSTRAP, KAFKA, Pipeline
 from tests.integration.test_ingest_contract import topic_text
 
 pytestmark = [pytest.mark.kafka, pytest.mark.clickhouse]
@@ -30,7 +30,7 @@ def reference_topics(pipeline: Pipeline) -> KafkaSettings:
         entitlements_topic=names["entitlements"],
         directory_topic=names["directory"],
     )
-    asyncio.run(ensure_topics(BOOTSTRAP, pipeline_topics(kafka)))
+    asyncio.run(ensure_topics(KAFKA, pipeline_topics(kafka)))
     return kafka
 
 
@@ -42,7 +42,7 @@ def test_imports_and_inventory_land_in_the_warehouse(embedded_pipeline):
     snapshots = [p.read_bytes() for p in sorted((REFERENCE / "inventory").glob("*.json"))]
     software = sum(len(json.loads(s)["software"]) for s in snapshots)
     keyed = [(json.loads(s)["device_id"].encode(), s) for s in snapshots]
-    asyncio.run(produce(BOOTSTRAP, kafka.inventory_topic, [*keyed, (b"WS-BROKEN", b"{not json")]))
+    asyncio.run(produce(KAFKA, kafka.inventory_topic, [*keyed, (b"WS-BROKEN", b"{not json")]))
     pipeline.run_until_caught_up()
 
     pools = pipeline.query("SELECT pool_id, seats, license_model FROM license_pools FINAL ORDER BY pool_id")
@@ -62,7 +62,7 @@ def test_a_tombstone_removes_a_pool_and_a_replay_changes_nothing(embedded_pipeli
     kafka = reference_topics(pipeline)
     pipeline.cli("import", "entitlements", str(REFERENCE / "entitlements.yaml"))
     pipeline.cli("import", "entitlements", str(REFERENCE / "entitlements.yaml"))
-    asyncio.run(produce(BOOTSTRAP, kafka.entitlements_topic, [(b"m365-e3", b"")]))
+    asyncio.run(produce(KAFKA, kafka.entitlements_topic, [(b"m365-e3", b"")]))
     pipeline.run_until_caught_up()
     pools = pipeline.query("SELECT pool_id FROM license_pools FINAL ORDER BY pool_id")
     assert len(pools) == 4
@@ -83,7 +83,7 @@ def test_scope_by_department_drops_a_departments_use_at_ingest(embedded_pipeline
          "active_seconds": 10, "idle_seconds": 0, "interval_seconds": 60}
         for i, user in enumerate(people)
     ]  # fmt: skip
-    asyncio.run(produce(BOOTSTRAP, pipeline.topic, [(e["device_id"].encode(), json.dumps(e).encode()) for e in events]))
+    asyncio.run(produce(KAFKA, pipeline.topic, [(e["device_id"].encode(), json.dumps(e).encode()) for e in events]))
     worker = pipeline.start_worker()
     try:
         worker.wait_metric("seatmeter_events_out_of_scope_total", 2)

@@ -18,7 +18,7 @@ from sinks.kafka import ensure_topics, pipeline_topics, produce
 from streams.sources import UsageSourceSpec, usage_sources
 from streams.stages.ingest import default_matcher
 from streams.stages.product import name_product
-from tests.integration.harness import BOOTSTRAP, Pipeline
+from tests.integration.harness import BOOTSTRAP, KAFKA, Pipeline
 from tests.integration.test_ingest_contract import (
     CANARY,
     CANARY_PARTS,
@@ -50,7 +50,7 @@ def sources_for(pipeline: Pipeline) -> list[UsageSourceSpec]:
             "SEATMETER_INGEST__ALLOWED_LATENESS_SECONDS": TEN_YEARS,
         }
     )
-    asyncio.run(ensure_topics(BOOTSTRAP, pipeline_topics(kafka)))
+    asyncio.run(ensure_topics(KAFKA, pipeline_topics(kafka)))
     return usage_sources(Settings(kafka=kafka))
 
 
@@ -87,7 +87,7 @@ def test_every_source_lands_in_the_warehouse(embedded_pipeline):
         truth_events += events
         truth_rejected += rejected
         truth_health += health
-        asyncio.run(produce(BOOTSTRAP, source.topic, [(b"fixture", p) for p in payloads]))
+        asyncio.run(produce(KAFKA, source.topic, [(b"fixture", p) for p in payloads]))
     pipeline.run_until_caught_up()
     rows = pipeline.query("SELECT product, sum(event_count) AS n FROM product_usage_per_minute GROUP BY product")
     assert {r["product"]: int(r["n"]) for r in rows} == dict(truth_events)
@@ -120,7 +120,7 @@ def test_raw_identities_from_every_source_stay_out_of_topics_tables_and_logs(emb
     for source in sources_for(pipeline):
         canaries = [c for c in (with_canary(source, p) for p in fixture_payloads(source.name)) if c]
         broken = [c[: len(c) // 2] for c in canaries[:1]]
-        asyncio.run(produce(BOOTSTRAP, source.topic, [(b"canary", p) for p in canaries + broken]))
+        asyncio.run(produce(KAFKA, source.topic, [(b"canary", p) for p in canaries + broken]))
         assert CANARY_PARTS[0] in topic_text(source.topic).casefold(), f"no canary sent to {source.name}"
         sent += len(canaries) + len(broken)
     assert sent >= 8

@@ -86,6 +86,36 @@ SEATMETER_WORKER__LOG_LEVEL: {{ .Values.worker.logLevel | quote }}
 SEATMETER_METRICS__PORT: {{ .Values.metrics.port | quote }}
 {{- end }}
 
+{{/* Kafka security as env entries for the workers (nothing for PLAINTEXT). */}}
+{{- define "seatmeter.kafkaSecurityEnv" -}}
+{{- $s := .Values.kafka.security }}
+{{- if ne $s.protocol "PLAINTEXT" }}
+- name: SEATMETER_KAFKA__SECURITY_PROTOCOL
+  value: {{ $s.protocol | quote }}
+{{- end }}
+{{- if hasPrefix "SASL_" $s.protocol }}
+- name: SEATMETER_KAFKA__SASL_MECHANISM
+  value: {{ $s.saslMechanism | quote }}
+- name: SEATMETER_KAFKA__SASL_USERNAME
+  value: {{ required "kafka.security.saslUsername is required with SASL" $s.saslUsername | quote }}
+- name: SEATMETER_KAFKA__SASL_PASSWORD
+  valueFrom:
+    secretKeyRef:
+      name: {{ required "kafka.security.saslPasswordSecret is required with SASL" $s.saslPasswordSecret }}
+      key: {{ $s.saslPasswordSecretKey }}
+{{- end }}
+{{- if $s.tlsSecret }}
+- name: SEATMETER_KAFKA__SSL_CAFILE
+  value: {{ printf "/etc/seatmeter/kafka-tls/%s" $s.tlsCaKey | quote }}
+{{- if $s.tlsClientCertificate }}
+- name: SEATMETER_KAFKA__SSL_CERTFILE
+  value: /etc/seatmeter/kafka-tls/tls.crt
+- name: SEATMETER_KAFKA__SSL_KEYFILE
+  value: /etc/seatmeter/kafka-tls/tls.key
+{{- end }}
+{{- end }}
+{{- end }}
+
 {{/* The password as an env entry, read from the chart's Secret or the existing one. */}}
 {{- define "seatmeter.passwordEnv" -}}
 - name: SEATMETER_WAREHOUSE__PASSWORD
