@@ -9,6 +9,7 @@ never acked; the orchestrator restarts it and the batch is read again.
 from __future__ import annotations
 
 import asyncio
+import faulthandler
 import logging
 import os
 import weakref
@@ -47,7 +48,7 @@ from streams.stages.progress import OffsetGap
 from streams.stages.pseudonymize import PseudonymKey
 from streams.stages.seal import Sealer
 from streams.stages.sessionize import state_partition
-from streams.watchdog import StallWatchdog
+from streams.watchdog import LoopGuard, StallWatchdog
 
 log = logging.getLogger(__name__)
 
@@ -256,8 +257,16 @@ class TableSessionStates:
 
 
 def _add_stall_check(app: faust.App, watchdog: StallWatchdog, topics: set[str]) -> None:
-    @app.timer(min(15.0, watchdog.timeout / 4), name="stall-check")  # type: ignore[untyped-decorator]
+    interval = min(15.0, watchdog.timeout / 4)
+    guard = LoopGuard(watchdog.timeout + 2 * interval, _exit_blocked)
+
+    @app.task  # type: ignore[untyped-decorator]
+    async def start_loop_guard() -> None:
+        guard.start()
+
+    @app.timer(interval, name="stall-check")  # type: ignore[untyped-decorator]
     async def check_for_stall() -> None:
+        guard.beat()
         recovery = getattr(app.tables, "recovery", None)
         if app.rebalancing or (recovery is not None and not recovery.completed.is_set()):
             watchdog.reassigned()  # restoring state or moving partitions is not a stall
@@ -281,6 +290,14 @@ def _add_stall_check(app: faust.App, watchdog: StallWatchdog, topics: set[str]) 
 
 class WorkerStalledError(RuntimeError):
     """The agents stopped making progress with messages waiting (see ``streams.watchdog``)."""
+
+
+def _exit_blocked(silent: float) -> None:
+    """From the guard's thread: say where every thread is, then exit for a restart."""
+    log.critical("stopping the worker: the event loop ran no stall check for %.0fs; thread stacks follow", silent)
+    faulthandler.dump_traceback(all_threads=True)
+    logging.shutdown()
+    os._exit(EX_TEMPFAIL)
 
 
 def _add_alert_evaluator(app: faust.App, settings: Settings, warehouse: Warehouse) -> None:

@@ -9,8 +9,9 @@ written idempotently), and a fresh process rejoins the group and carries on.
 
 from __future__ import annotations
 
+import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 
 Partition = tuple[str, int]
 
@@ -50,3 +51,36 @@ class StallWatchdog:
             elif now - self._since[partition] > self.timeout:
                 waiting += high - done
         return waiting
+
+
+class LoopGuard:
+    """The stall watchdog runs on the event loop, so a loop that is blocked (a call that never
+    returns) or a check that no longer runs would go unnoticed. A thread outside the loop
+    expects a ``beat`` from every check and calls ``on_stuck`` when none came for the timeout."""
+
+    def __init__(self, timeout_seconds: float, on_stuck: Callable[[float], None]) -> None:
+        self.timeout = timeout_seconds
+        self._on_stuck = on_stuck
+        self._last = time.monotonic()
+        self._thread: threading.Thread | None = None
+
+    def beat(self, now: float | None = None) -> None:
+        self._last = time.monotonic() if now is None else now
+
+    def silent_for(self, now: float | None = None) -> float:
+        """Seconds since the last beat, when more than the timeout; else 0."""
+        silent = (time.monotonic() if now is None else now) - self._last
+        return silent if silent > self.timeout else 0.0
+
+    def start(self) -> None:
+        self.beat()
+        self._thread = threading.Thread(target=self._watch, name="loop-guard", daemon=True)
+        self._thread.start()
+
+    def _watch(self) -> None:
+        while True:
+            time.sleep(max(self.timeout / 8, 0.05))
+            silent = self.silent_for()
+            if silent:
+                self._on_stuck(silent)
+                return

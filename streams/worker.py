@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import faulthandler
 import logging
+import signal
 
 import faust
 from prometheus_client import start_http_server
@@ -34,7 +36,11 @@ def quiet_payload_loggers() -> None:
 
 
 def run_worker(settings: Settings) -> None:
-    """Blocks until the worker stops (SIGTERM/SIGINT finish the batch in hand first)."""
+    """Blocks until the worker stops (SIGTERM/SIGINT finish the batch in hand first).
+
+    ``kill -QUIT`` prints every thread's stack to stderr and the worker carries on, as a JVM
+    does; it works even when the event loop is blocked (mode's SIGUSR1 needs a running loop)."""
+    faulthandler.register(signal.SIGQUIT, all_threads=True, chain=False)
     key = load_pseudonym_key(settings.privacy)
     topics = [*pipeline_topics(settings.kafka), alerts_topic(settings.alerts.topic, settings.kafka)]
     _run_once(ensure_topics(settings.kafka, topics))

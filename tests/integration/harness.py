@@ -27,6 +27,7 @@ from sinks.kafka_security import client_options
 
 REPO = Path(__file__).resolve().parents[2]
 SEATMETER = str(Path(sys.executable).parent / "seatmeter")
+EX_TEMPFAIL = 75
 BOOTSTRAP = os.environ.get("SEATMETER_KAFKA__BOOTSTRAP_SERVERS", "127.0.0.1:9092")
 KAFKA = KafkaSettings(bootstrap_servers=BOOTSTRAP)
 
@@ -105,14 +106,30 @@ class Pipeline:
     def wait_caught_up(self, timeout: float = 180) -> None:
         self.cli("lag", "--wait", "--timeout", str(timeout), timeout=timeout + 30)
 
-    def run_until_caught_up(self) -> None:
-        """Start a worker, let it commit everything there is, and stop it cleanly."""
-        worker = self.start_worker()
-        try:
-            worker.wait_metric("seatmeter_messages_consumed_total", 1)
-            self.wait_caught_up()
-        finally:
+    def run_until_caught_up(self, restarts: int = 2) -> None:
+        """Start a worker, let it commit everything there is, and stop it cleanly. Like an
+        orchestrator, restart a worker that stopped itself for a restart (exit 75: its stall
+        watchdog or loop guard fired), at most ``restarts`` times."""
+        for attempt in range(restarts + 1):
+            worker = self.start_worker()
+            try:
+                if attempt == 0:
+                    worker.wait_metric("seatmeter_messages_consumed_total", 1)
+                self.wait_caught_up_or_explain(worker)
+            except AssertionError:
+                if worker.process.poll() == EX_TEMPFAIL and attempt < restarts:
+                    continue
+                worker.stop()
+                raise
             assert worker.stop() == 0
+            return
+
+    def wait_caught_up_or_explain(self, *workers: Worker, timeout: float = 180) -> None:
+        """Like ``wait_caught_up``; on failure the error carries each live worker's stacks."""
+        try:
+            self.wait_caught_up(timeout)
+        except AssertionError as exc:
+            raise AssertionError(f"{exc}\n" + "\n".join(w.stacks() for w in workers)) from exc
 
     def kcat_produce(self, messages: list[tuple[bytes, bytes]]) -> None:
         lines = b"".join(key + b"\t" + value + b"\n" for key, value in messages)
@@ -163,6 +180,14 @@ async def _skip_ahead(group: str, topic: str, fraction: float) -> dict[int, tupl
         await consumer.stop()
 
 
+def _tail(path: Path, start: int, limit: int) -> str:
+    """What a log holds from ``start`` on (from its end when ``start`` is 0), at most ``limit`` bytes."""
+    with path.open("rb") as log:
+        log.seek(start)
+        text = log.read()
+    return (text[:limit] if start else text[-limit:]).decode(errors="replace")
+
+
 @dataclass
 class Worker:
     process: subprocess.Popen[bytes]
@@ -199,6 +224,21 @@ class Worker:
         if self.process.poll() is not None:
             log = (self.pipeline.root / f"{self.name}.log").read_text(errors="replace")[-4000:]
             raise AssertionError(f"worker exited with {self.process.returncode}:\n{log}")
+
+    def stacks(self) -> str:
+        """The worker's thread stacks (SIGQUIT, via faulthandler, even with a blocked event loop)
+        and asyncio tasks (SIGUSR1, mode's dump), after the end of its log; for failures that
+        are otherwise silent hangs."""
+        if self.process.poll() is not None:
+            return f"{self.name} exited with {self.process.returncode}"
+        log_path = self.pipeline.root / f"{self.name}.log"
+        parts = [f"--- {self.name}: end of log ---", _tail(log_path, 0, 4000)]
+        for name, sig, limit in (("threads", signal.SIGQUIT, 12000), ("asyncio tasks", signal.SIGUSR1, 12000)):
+            start = log_path.stat().st_size
+            self.process.send_signal(sig)
+            time.sleep(2)
+            parts += [f"--- {self.name}: {name} ---", _tail(log_path, start, limit)]
+        return "\n".join(parts)
 
     def stop(self, timeout: float = 60) -> int:
         if self.process.poll() is None:

@@ -168,9 +168,9 @@ def test_two_workers_and_a_rebalance_give_the_same_sessions(server_pipeline):
             try:
                 pipeline.wait_caught_up(timeout=60)
                 break
-            except AssertionError:
+            except AssertionError as exc:
                 if second.process.poll() != EX_TEMPFAIL or restarts == 3:
-                    raise
+                    raise AssertionError(f"{exc}\n{second.stacks()}") from exc
                 restarts += 1
                 second = pipeline.start_worker("second")
     finally:

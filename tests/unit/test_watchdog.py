@@ -1,4 +1,7 @@
-from streams.watchdog import StallWatchdog
+import threading
+import time
+
+from streams.watchdog import LoopGuard, StallWatchdog
 
 P0, P1 = ("usage", 0), ("usage", 1)
 
@@ -34,3 +37,26 @@ def test_reading_a_skipped_range_back_counts_as_progress():
     assert dog.stalled({P0: 10}, {P0: 4}, now=50) == 0
     assert dog.stalled({P0: 10}, {P0: 4}, now=100) == 0, "the clock restarted at 50"
     assert dog.stalled({P0: 10}, {P0: 4}, now=111) == 6
+
+
+def test_the_loop_guard_counts_silence_only_past_its_timeout():
+    guard = LoopGuard(30, on_stuck=lambda silent: None)
+    guard.beat(now=100)
+    assert guard.silent_for(now=129) == 0
+    assert guard.silent_for(now=131) == 31
+    guard.beat(now=131)
+    assert guard.silent_for(now=140) == 0
+
+
+def test_the_loop_guard_thread_calls_out_a_silent_loop_once():
+    called: list[float] = []
+    stuck = threading.Event()
+    guard = LoopGuard(0.3, on_stuck=lambda silent: (called.append(silent), stuck.set()))
+    guard.start()
+    for _ in range(6):
+        time.sleep(0.1)
+        guard.beat()
+    assert not stuck.is_set(), "beats every 0.1 s keep it quiet"
+    assert stuck.wait(2), "no beats: it calls out"
+    time.sleep(0.3)
+    assert len(called) == 1 and called[0] > 0.3
