@@ -217,8 +217,7 @@ class Worker:
             except OSError:
                 pass
             time.sleep(0.2)
-        log = (self.pipeline.root / f"{self.name}.log").read_text(errors="replace")[-6000:]
-        raise AssertionError(f"{name} stayed below {at_least} for {timeout}s; end of the worker log:\n{log}")
+        raise AssertionError(f"{name} stayed below {at_least} for {timeout}s:\n{self.stacks()}")
 
     def assert_alive(self) -> None:
         if self.process.poll() is not None:
