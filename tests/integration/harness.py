@@ -228,9 +228,9 @@ class Worker:
         """The worker's thread stacks (SIGQUIT, via faulthandler, even with a blocked event loop)
         and asyncio tasks (SIGUSR1, mode's dump), after the end of its log; for failures that
         are otherwise silent hangs."""
-        if self.process.poll() is not None:
-            return f"{self.name} exited with {self.process.returncode}"
         log_path = self.pipeline.root / f"{self.name}.log"
+        if self.process.poll() is not None:
+            return f"--- {self.name} exited with {self.process.returncode}; end of log ---\n{_tail(log_path, 0, 6000)}"
         parts = [f"--- {self.name}: end of log ---", _tail(log_path, 0, 4000)]
         for name, sig, limit in (("threads", signal.SIGQUIT, 12000), ("asyncio tasks", signal.SIGUSR1, 12000)):
             start = log_path.stat().st_size
