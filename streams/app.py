@@ -12,6 +12,7 @@ import asyncio
 import faulthandler
 import logging
 import os
+import sys
 import weakref
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass
@@ -283,6 +284,7 @@ def _add_stall_check(app: faust.App, watchdog: StallWatchdog, topics: set[str]) 
         committed = {(tp.topic, tp.partition): committed_by_tp.get(tp) or 0 for tp in assigned}
         waiting = watchdog.stalled(highwater, committed)
         if waiting:
+            _print_tasks()
             _exit_without_ack(
                 WorkerStalledError(f"{waiting} messages waiting, no offsets committed for {watchdog.timeout:g}s")
             )
@@ -290,6 +292,14 @@ def _add_stall_check(app: faust.App, watchdog: StallWatchdog, topics: set[str]) 
 
 class WorkerStalledError(RuntimeError):
     """The agents stopped making progress with messages waiting (see ``streams.watchdog``)."""
+
+
+def _print_tasks() -> None:
+    """Where every coroutine waits, to stderr: what a stall waited on, for the log."""
+    log.critical("no progress: the stacks of the event loop's tasks follow")
+    for task in asyncio.all_tasks():
+        task.print_stack(limit=12, file=sys.stderr)
+    sys.stderr.flush()
 
 
 def _exit_blocked(silent: float) -> None:

@@ -124,6 +124,20 @@ class Pipeline:
             assert worker.stop() == 0
             return
 
+    def start_worker_reaching(self, metric: str, at_least: float, restarts: int = 2) -> Worker:
+        """A worker whose ``metric`` reached ``at_least``. Like an orchestrator, a worker that
+        stopped itself for a restart (exit 75) is started again, at most ``restarts`` times."""
+        for attempt in range(restarts + 1):
+            worker = self.start_worker()
+            try:
+                worker.wait_metric(metric, at_least, timeout=240)
+                return worker
+            except AssertionError:
+                if worker.process.poll() != EX_TEMPFAIL or attempt == restarts:
+                    worker.stop()
+                    raise
+        raise AssertionError("unreachable")
+
     def wait_caught_up_or_explain(self, *workers: Worker, timeout: float = 180) -> None:
         """Like ``wait_caught_up``; on failure the error carries each live worker's stacks."""
         try:

@@ -86,6 +86,7 @@ def test_sigkill_mid_stream_loses_nothing_and_counts_nothing_twice(embedded_pipe
             "SEATMETER_WORKER__BATCH_MAX_MESSAGES": "40",
             "SEATMETER_WORKER__COMMIT_INTERVAL_SECONDS": "30",
             "SEATMETER_WORKER__SESSION_TIMEOUT_SECONDS": "6",
+            "SEATMETER_WORKER__STALL_TIMEOUT_SECONDS": "75",
         }
     )
     workload = build_workload(seed=23, devices=40, minutes=60)
@@ -93,14 +94,13 @@ def test_sigkill_mid_stream_loses_nothing_and_counts_nothing_twice(embedded_pipe
     rng = random.Random(5)
     replayed = 0.0
     for _ in range(3):
-        worker = pipeline.start_worker()
-        worker.wait_metric("seatmeter_messages_consumed_total", rng.randint(50, 400))
+        worker = pipeline.start_worker_reaching("seatmeter_messages_consumed_total", rng.randint(50, 400))
         replayed += worker.metric("seatmeter_messages_already_written_total")
         time.sleep(rng.random())
         worker.kill()
-    worker = pipeline.start_worker()
+    worker = pipeline.start_worker_reaching("seatmeter_messages_consumed_total", 1)
     try:
-        pipeline.wait_caught_up()
+        pipeline.wait_caught_up_or_explain(worker)
         replayed += worker.metric("seatmeter_messages_already_written_total")
     finally:
         assert worker.stop() == 0

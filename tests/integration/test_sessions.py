@@ -103,14 +103,14 @@ def test_sigkill_at_random_points_gives_the_same_sessions(kafka_broker, tmp_path
         SEATMETER_WORKER__BATCH_MAX_MESSAGES="25",
         SEATMETER_WORKER__COMMIT_INTERVAL_SECONDS="30",
         SEATMETER_WORKER__SESSION_TIMEOUT_SECONDS="6",
+        SEATMETER_WORKER__STALL_TIMEOUT_SECONDS="75",
     )
     buffered = [i for i, e in enumerate(trace.events) if e.device == "laptop-offline"]
     others = sorted(set(range(len(trace.events))) - set(buffered), key=lambda i: trace.events[i].end)
     pipeline.kcat_produce(trace.messages(others + buffered))
     rng = random.Random(13)
     for _ in range(3):
-        worker = pipeline.start_worker()
-        worker.wait_metric("seatmeter_messages_consumed_total", rng.randint(100, 900))
+        worker = pipeline.start_worker_reaching("seatmeter_messages_consumed_total", rng.randint(100, 900))
         time.sleep(rng.random())
         worker.kill()
     pipeline.run_until_caught_up()
