@@ -482,6 +482,22 @@ def evaluate_alerts_command() -> None:
         console.print(f"  {alert.state.value:8} {alert.rule.value:18} {alert.summary}")
 
 
+@cli.command("alerts")
+def alerts_command(
+    include_resolved: Annotated[
+        bool, typer.Option("--all", help="Also the resolved and withdrawn ones, not only the open ones.")
+    ] = False,
+) -> None:
+    """Alerts as they stand: overruns, named-user overruns, unlicensed use and sync gaps."""
+    from streams.pool_view import alert_list
+
+    client = _connect()
+    try:
+        console.print(alert_list(client, include_resolved))
+    finally:
+        client.close()
+
+
 @cli.command("unlicensed")
 def unlicensed_command(
     days: Annotated[int, typer.Option(min=1, max=400, help="How many days back to look.")] = 30,

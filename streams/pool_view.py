@@ -9,6 +9,7 @@ from clickhouse_connect.driver.client import Client
 from rich.table import Table
 
 _SQL = resources.files("streams.reports_sql").joinpath("license_pools.sql").read_text(encoding="utf-8")
+_ALERTS = resources.files("streams.reports_sql").joinpath("alerts.sql").read_text(encoding="utf-8")
 _LATEST = "SELECT max(minute) FROM product_usage_1m_parts"
 _BUSIEST = "SELECT minute FROM product_usage_per_minute GROUP BY minute ORDER BY sum(active_users) DESC, minute LIMIT 1"
 
@@ -74,4 +75,16 @@ def unlicensed_use(client: Client, since: datetime) -> Table | str:
     table = Table(*result.column_names, title=f"Unlicensed use since {since:%Y-%m-%d} (no license pool covers these)")
     for row in result.result_rows:
         table.add_row(*(str(v) for v in row))
+    return table
+
+
+def alert_list(client: Client, include_resolved: bool, limit: int = 200) -> Table | str:
+    """Alerts as they stand, whoever evaluated them (the leader worker or ``evaluate-alerts``)."""
+    params = {"include_resolved": int(include_resolved), "limit": limit}
+    result = client.query(_ALERTS, parameters=params)
+    if not result.result_rows:
+        return "no alerts" if include_resolved else "no open alerts"
+    table = Table(*result.column_names, title="Alerts" if include_resolved else "Open alerts")
+    for row in result.result_rows:
+        table.add_row(*(str(v) for v in row), style="bold red" if row[0] == "open" else None)
     return table

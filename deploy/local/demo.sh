@@ -30,5 +30,6 @@ wait "$worker" || true
 trap - EXIT
 $seatmeter report
 $seatmeter evaluate-alerts
+$seatmeter alerts
 $seatmeter pools --at busiest
 echo "explore: SEATMETER_WAREHOUSE__URL=$SEATMETER_WAREHOUSE__URL $seatmeter sql 'SELECT * FROM product_usage_per_minute LIMIT 10'"

@@ -153,6 +153,9 @@ def test_overrun_unlicensed_use_and_sync_gaps(server_pipeline: Pipeline, tmp_pat
         )
         assert gaps
         assert pipeline.kcat_count(f"{name}.alerts") >= 4
+        open_now = pipeline.cli("alerts")
+        assert "Tableau Desktop" in open_now and "ws-9" in open_now and "ws-0" not in open_now
+        assert "ws-0" in pipeline.cli("alerts", "--all")
         overruns_sent = [
             (a["status"], a["startsAt"], a["endsAt"])
             for body in received
