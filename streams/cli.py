@@ -271,6 +271,10 @@ def _on_kafka(settings: Settings, work: Coroutine[Any, Any, T]) -> T:
 
 
 def _exit_refused(settings: Settings, exc: Exception) -> NoReturn:
+    # The one line below is the report: aiokafka (and asyncio, for the probe's closed
+    # connection) would otherwise log the same failure again as tracebacks on the way out.
+    for name in ("aiokafka", "asyncio"):
+        logging.getLogger(name).setLevel(logging.CRITICAL + 1)
     if isinstance(exc, KafkaConnectionError):
         reason = asyncio.run(connection_failure(settings.kafka))
     else:
