@@ -11,10 +11,8 @@ from pathlib import Path
 
 import orjson
 
-from tests.integration.harness import Pipeline
+from tests.integration.harness import EX_TEMPFAIL, Pipeline
 from tests.integration.session_trace import Trace, build_trace
-
-EX_TEMPFAIL = 75
 
 SESSIONS = """
 SELECT device_id, user_key, product, toString(started_at) AS started, toString(ended_at) AS ended,
