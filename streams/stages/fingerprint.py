@@ -16,7 +16,15 @@ Precedence — the first step that decides wins, and the result's ``rule`` names
 7. ``helper_heuristic``  updater/crash/helper/installer-like names, files under OS folders
    ``os_component``      (Windows, /System, /usr/libexec, /usr/sbin) or shared-component
    ``shared_component``  folders (Common Files): background, except in download/temp folders.
-8. ``unknown``           anything else, scored for shadow IT.
+8. ``evidence``          not in the catalog, but signed (or stamped with a version-resource
+                         company) and named by product name, bundle name or file description:
+                         an application named from that evidence, ``catalogued`` false.
+9. ``unknown``           anything else, scored for shadow IT.
+
+A product marked ``always_on`` (sync, VPN clients) is background whichever step found it.
+Editions: the product's own edition tests, then the catalog's edition words read from the
+product name, file description, bundle id and path (see ``fingerprint_evidence``); a free
+edition makes the license model free.
 
 An observation with no ``exe_path`` but a ``saas_app`` or ``url`` goes straight to step 6.
 
@@ -28,7 +36,7 @@ temporary or download folders. With no publisher (normal on Linux, common for po
 file names are trusted unless the product is ``strict`` (generic names), which then needs a
 path hint. Microsoft's signature on a Microsoft Store (WindowsApps) package vetoes nothing.
 
-Shadow IT is scored for unknown software only (flagged at 0.5): no publisher +0.3 (+0.15 on
+Shadow IT is scored for unknown and evidence-named software only (flagged at 0.5): no publisher +0.3 (+0.15 on
 Linux, where nothing is signed), an unrecognised publisher +0.1, a download/temp folder +0.5,
 else a portable-app folder +0.4, else a user-profile folder +0.2, and a removable drive or
 network share +0.2. An unknown web app seen only by URL scores 0.5; one registered with the
