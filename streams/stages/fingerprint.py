@@ -157,9 +157,13 @@ class _Hit:
     edition: EditionRule | None = None
 
 
+def _stripped(value: str | None) -> str | None:
+    return (value.strip() or None) if value else None
+
+
 def _observe(ix: Index, key: _Key) -> _Obs:
     exe_path, publisher, product_name = key[0], key[1], key[2]
-    company, description, bundle_id = (v.strip() if v and v.strip() else None for v in key[7:10])
+    company, description, bundle_id = _stripped(key[7]), _stripped(key[8]), _stripped(key[9])
     raw_path = exe_path.replace("\\", "/")
     path = norm_path(exe_path)
     display_name = raw_path.rstrip("/").rpartition("/")[2].strip().strip('"')

@@ -13,6 +13,7 @@ version or edition words, and the publisher without legal suffixes.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
@@ -26,12 +27,13 @@ _TRAILING = re.compile(
     r"(?:[\s,._-]+(?:v?\d+(?:[._]\d+)*[a-z]?|r20\d\d[ab]|x64|x86|amd64|arm64|64-?bit|32-?bit|edition|\(\w+\)))+$", re.I
 )
 _PARENS = re.compile(r"\s*\([^)]*\)")
-_PROFILE_PREFIX = re.compile(r"^(?:[a-z]:)?/(?:users|home|documents and settings)/[^/]+/")
+_PROFILE_PREFIX = re.compile(r"^(?:[a-z]:)?/(?:var/)?(?:users|home|documents and settings)/[^/]+/")
 _LONGEST = 3  # words in the longest edition phrase ("home and student")
 
 
-def words(text: str) -> list[str]:
-    return _WORDS.findall(_MARKS.sub(" ", text.lower()))
+@functools.lru_cache(maxsize=16_384)
+def words(text: str) -> tuple[str, ...]:
+    return tuple(_WORDS.findall(_MARKS.sub(" ", text.lower())))
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,6 +42,8 @@ class EditionIndex:
 
     general: dict[str, EditionRule]
     suffixes: frozenset[str]
+    starts: frozenset[str]
+    any_start: re.Pattern[str]
     own: tuple[dict[str, EditionRule], ...]
     name_words: tuple[frozenset[str], ...]
     by_name: tuple[dict[str, EditionRule], ...]
@@ -55,10 +59,15 @@ def build_edition_index(catalog: Catalog) -> EditionIndex:
             general.setdefault(phrase, rule)
             if not term.in_names:
                 suffixes.add(phrase)
+    own = tuple(_own_phrases(p) for p in catalog.products)
+    starts = frozenset(phrase.split(" ", 1)[0] for table in (general, *own) for phrase in table)
+    alternation = "|".join(sorted(map(re.escape, starts), key=len, reverse=True)) or "(?!)"
     return EditionIndex(
         general=general,
         suffixes=frozenset(suffixes),
-        own=tuple(_own_phrases(p) for p in catalog.products),
+        starts=starts,
+        any_start=re.compile(rf"(?<![a-z0-9])(?:{alternation})(?![a-z0-9])"),
+        own=own,
         name_words=tuple(frozenset(words(p.name)) for p in catalog.products),
         by_name=tuple({e.name.lower(): e for e in p.editions} for p in catalog.products),
         generic_names=frozenset(" ".join(words(n)) for n in catalog.heuristics.generic_product_names),
@@ -85,10 +94,12 @@ def evidence_texts(product_name: str | None, description: str | None, bundle_id:
     return texts
 
 
-def _phrases(tokens: list[str]) -> Iterator[str]:
-    for start in range(len(tokens)):
-        for size in range(min(_LONGEST, len(tokens) - start), 0, -1):
-            yield " ".join(tokens[start : start + size])
+def _phrases(tokens: tuple[str, ...], starts: frozenset[str]) -> Iterator[str]:
+    """Longest phrases first, only where a word can begin one (most words cannot)."""
+    for start, token in enumerate(tokens):
+        if token in starts:
+            for size in range(min(_LONGEST, len(tokens) - start), 0, -1):
+                yield " ".join(tokens[start : start + size])
 
 
 def find_edition(
@@ -98,10 +109,13 @@ def find_edition(
 
     A word found by the vocabulary that the product also lists takes the product's entry (its
     license, suite and end of life)."""
+    texts = [t.lower() for t in texts]
+    if ix.any_start.search("\n".join(texts)) is None:
+        return None  # one scan in C rules out evidence that names no edition, which is most
     own = ix.own[target] if target is not None else {}
     for text in texts:
-        tokens = [w for w in words(text) if w not in exclude]
-        for phrase in _phrases(tokens):
+        tokens = tuple(w for w in words(text) if w not in exclude)
+        for phrase in _phrases(tokens, ix.starts):
             found = own.get(phrase) or ix.general.get(phrase)
             if found is not None:
                 listed = ix.by_name[target].get(found.name.lower()) if target is not None else None
