@@ -85,12 +85,39 @@ FREE_EDITIONS = [
 EDITIONS = [
     pytest.param(
         {
+            "exe_path": r"C:\Program Files\Tableau\Tableau 2023.3\bin\tableau.exe",
+            "publisher": "Tableau Software LLC",
+            "product_name": "Tableau Desktop Professional Edition",
+        },
+        {"product": "Tableau Desktop", "edition": "Professional", "license_model": "subscription_seat"},
+        id="edition in the version resource of a product with no edition list",
+    ),
+    pytest.param(
+        {
+            "exe_path": r"C:\Program Files\Microsoft Office\Office16\WINPROJ.EXE",
+            "publisher": "Microsoft Corporation",
+            "product_name": "Microsoft Project Standard 2016",
+        },
+        {"product": "Microsoft Project", "edition": "Standard"},
+        id="volume editions of office products",
+    ),
+    pytest.param(
+        {
+            "exe_path": r"C:\Program Files\Rhino 8\System\Rhino.exe",
+            "publisher": "Robert McNeel & Associates",
+            "product_name": "Rhinoceros 8 Education",
+        },
+        {"product": "Rhino", "edition": "Education", "license_model": "per_device"},
+        id="a product's own edition list overrides the vocabulary's license",
+    ),
+    pytest.param(
+        {
             "exe_path": r"C:\Program Files\IBM\SPSS Statistics\stats.exe",
             "publisher": "IBM Corporation",
             "product_name": "IBM SPSS Statistics Premium",
         },
         {"product": "IBM SPSS Statistics", "edition": "Premium", "license_model": "named_user"},
-        id="edition in the version resource of a product with no edition list",
+        id="a listed edition without a license keeps the product's",
     ),
     pytest.param(
         {
