@@ -366,14 +366,15 @@ def _heuristic(ix: Index, obs: _Obs, notes: _Notes) -> _Hit | None:
 
 def _evidence(ix: Index, obs: _Obs, notes: _Notes) -> _Hit | None:
     """A signed (or company-stamped) executable with a product name is an application, not yet
-    catalogued: named from that evidence. Not in download or temporary folders."""
+    catalogued: named from that evidence. Not in download or temporary folders, and never under
+    a catalog product's name that the catalog's own rules refused."""
     publisher = obs.publisher or (clean_publisher(obs.company) if obs.company else None)
     if publisher is None or obs.risky:
         return None
     bundle = obs.bundle_keys and obs.raw_path.split(".app/", 1)[0].rsplit("/", 1)[-1]
     product = evidence_product(ix.editions, (obs.product_name, bundle or None, obs.description))
-    if product is None:
-        return None
+    if product is None or product_name_key(product) in ix.by_product_name:
+        return None  # a catalog product's name that its rules refused (another vendor's signer)
     vendor_id = obs.vendor or ix.vendor_of(publisher_key(publisher, ix.legal))
     vendor = ix.vendor_names[vendor_id] if vendor_id else vendor_display(publisher, ix.legal)
     texts = evidence_texts(obs.product_name, obs.description, obs.bundle_id, obs.path)

@@ -212,6 +212,15 @@ EVIDENCE = [
         id="not in a download folder",
     ),
     pytest.param(
+        {
+            "exe_path": r"C:\Program Files\Renamed\launcher2.exe",
+            "publisher": "Microsoft Corporation",
+            "product_name": "Slack",
+        },
+        {"category": "unknown", "product": None},
+        id="a catalog name refused for another vendor's signature is not reused",
+    ),
+    pytest.param(
         {"exe_path": r"C:\Program Files\Widgets\widget.exe", "product_name": "Widget Maker"},
         {"category": "unknown"},
         id="a product name without any publisher is not enough",
