@@ -12,7 +12,7 @@ from collections import Counter
 from datetime import date
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field, field_validator, model_validator
 
 LicenseModel = Literal[
     "named_user",
@@ -93,12 +93,15 @@ class VersionScheme(_Frozen):
 
 
 class EditionRule(_Frozen):
-    """An edition told apart by install path, version-resource product name or file name.
+    """An edition of one product: its name, and what it changes (license, suite, end of life).
 
-    Tests are case-insensitive substrings (path with forward slashes) or exact file names.
+    The general rule finds the edition's name (or one of `words`) as a word in the evidence;
+    `path`, `product_name` and `exe` add product-specific tests: case-insensitive substrings
+    (path with forward slashes) or exact file names.
     """
 
     name: str = Field(min_length=1)
+    words: tuple[str, ...] = ()
     path: tuple[str, ...] = ()
     product_name: tuple[str, ...] = ()
     exe: tuple[str, ...] = ()
@@ -106,16 +109,29 @@ class EditionRule(_Frozen):
     suite: str | None = None
     eol: date | None = None
 
-    @field_validator("path", "product_name", "exe")
+    @field_validator("path", "product_name", "exe", "words")
     @classmethod
     def _folded(cls, value: tuple[str, ...]) -> tuple[str, ...]:
         return tuple(v.lower().replace("\\", "/") for v in value)
 
-    @model_validator(mode="after")
-    def _has_a_test(self) -> EditionRule:
-        if not (self.path or self.product_name or self.exe):
-            raise ValueError(f"edition {self.name!r} needs path, product_name or exe")
-        return self
+
+class EditionTerm(_Frozen):
+    """A word (or phrase) that names an edition in any product's evidence, and its default license.
+
+    `license: free` marks editions that are never a paid seat (Reader, Viewer, Community, Trial)
+    unless a product's own edition list says otherwise. `in_names` marks words that often end a
+    product's own name (Contoso Designer, Foo Reader): an uncatalogued name keeps them.
+    """
+
+    name: str = Field(min_length=1)
+    words: tuple[str, ...] = ()
+    license: LicenseModel | None = None
+    in_names: bool = False
+
+    @field_validator("words")
+    @classmethod
+    def _lower(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        return tuple(v.lower() for v in value)
 
 
 class _Matchable(_Frozen):
@@ -141,13 +157,16 @@ class Product(_Matchable):
     """A licensable (or free but tracked) product.
 
     `publishers` are extra signers accepted for it (acquisitions, renames); `strict` marks
-    generic file names that need a publisher or path hint before they count.
+    generic file names that need a publisher or path hint before they count; `always_on` marks
+    clients that run all day whether anyone works with them (sync, VPN, security agents): their
+    processes are background, never use. `editions` lists the editions the product is sold in.
     """
 
     vendor: str = Field(pattern=_ID)
     publishers: tuple[str, ...] = ()
     suite: str | None = None
     license: LicenseModel
+    always_on: bool = False
     versions: VersionScheme | str | None = None
     editions: tuple[EditionRule, ...] = ()
     default_edition: str | None = None
@@ -242,6 +261,8 @@ class Heuristics(_Frozen):
     os_folders: tuple[str, ...] = ()
     shared_folders: tuple[str, ...] = ()
     nested_bundle_folders: tuple[str, ...] = ()
+    editions: tuple[EditionTerm, ...] = ()
+    generic_product_names: tuple[str, ...] = ()
 
 
 class CatalogHeader(_Frozen):
@@ -344,17 +365,26 @@ def _reference_problems(cat: Catalog) -> list[str]:
 
 
 class ExecutableIdentity(BaseModel):
-    """One observation from an agent or a sign-in log; extra agent fields are ignored."""
+    """One observation from an agent or a sign-in log; extra agent fields are ignored.
 
-    model_config = ConfigDict(frozen=True, extra="ignore", coerce_numbers_to_str=True)
+    Besides the signer (`publisher`), the version resource's `company` and `file_description`
+    and the macOS `bundle_id` are evidence too; osquery's column names are accepted as aliases.
+    """
 
-    exe_path: str = ""
-    publisher: str | None = None
-    product_name: str | None = None
+    model_config = ConfigDict(frozen=True, extra="ignore", coerce_numbers_to_str=True, populate_by_name=True)
+
+    exe_path: str = Field("", validation_alias=AliasChoices("exe_path", "path"))
+    publisher: str | None = Field(
+        None, validation_alias=AliasChoices("publisher", "signer", "subject_name", "authority")
+    )
+    product_name: str | None = Field(None, validation_alias=AliasChoices("product_name", "bundle_name"))
     version: str | None = None
     sha256: str | None = None
     saas_app: str | None = None
     url: str | None = None
+    company: str | None = Field(None, validation_alias=AliasChoices("company", "company_name"))
+    file_description: str | None = Field(None, validation_alias=AliasChoices("file_description", "description"))
+    bundle_id: str | None = Field(None, validation_alias=AliasChoices("bundle_id", "bundle_identifier"))
 
 
 class Fingerprint(_Frozen):
@@ -377,4 +407,5 @@ class Fingerprint(_Frozen):
     platform: ObservedPlatform
     serves: str | None
     rule: str
+    catalogued: bool = True
     explain: tuple[str, ...] = ()

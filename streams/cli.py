@@ -354,10 +354,11 @@ def fingerprint_command(
 ) -> None:
     """Name executables or SaaS apps: JSON lines in on stdin, one JSON line out per input.
 
-    Input fields: ``exe_path`` and optionally ``publisher``, ``product_name``, ``version``,
-    ``sha256``; or ``saas_app`` and ``url``. Output: ``product``, ``vendor``, ``category``
-    (application, background or unknown), ``suite``, ``edition``, ``version_group``,
-    ``license_model``, ``eol``, ``shadow_it``, ``rule`` and more.
+    Input fields: ``exe_path`` and optionally ``publisher`` (the signer), ``product_name``,
+    ``company``, ``file_description``, ``bundle_id``, ``version``, ``sha256``; or ``saas_app``
+    and ``url``. Output: ``product``, ``vendor``, ``category`` (application, background or
+    unknown), ``suite``, ``edition``, ``version_group``, ``license_model``, ``eol``,
+    ``shadow_it``, ``rule``, ``catalogued`` and more.
     """
     from streams.catalog_source import merged_catalog
     from streams.stages.fingerprint import build_matcher, fingerprint_lines, load_catalog

@@ -63,14 +63,16 @@ def shadow_it(client: Client, since: datetime, rules: ApprovalRules | None = Non
     """Unknown executables, and known products nobody licensed or approved, in use since ``since``.
 
     Without any pool or approval there is nothing to judge against (every paid product would be
-    listed), so until then only unknown executables are listed, and the title says why.
+    listed), so until then only unknown executables and applications the catalog does not know
+    (named by their own evidence) are listed, and the title says why.
     """
     rules = rules or ApprovalRules(load_catalog())
     judge = bool(rules.approved) or client.query(_LIVE_POOLS).result_rows[0][0] > 0
     sql = resources.files("streams.reports_sql").joinpath("shadow_it.sql").read_text()
     result = client.query(sql, parameters={"since": since, "judge_unapproved": judge, **_approval_parameters(rules)})
-    scope = "unknown executables and unapproved software" if judge else (
-        "unknown executables (no license pools or approved list yet, so nothing is judged unapproved)"
+    scope = "unknown executables, uncatalogued and unapproved software" if judge else (
+        "unknown executables and uncatalogued software (no license pools or approved list yet, "
+        "so nothing is judged unapproved)"
     )  # fmt: skip
     table = Table(*result.column_names, title=f"Shadow IT since {since:%Y-%m-%d}: {scope}")
     for row in result.result_rows:

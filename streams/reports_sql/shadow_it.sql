@@ -1,13 +1,16 @@
 -- Shadow IT: software in use that nobody vetted, with how many people and devices used it.
 -- `reason` says why a row is listed:
---   unknown     the catalog does not know the executable;
---   unapproved  a known product that no license pool covers and that is not approved. A pool
+--   unknown       the catalog does not know the executable and nothing names it;
+--   uncatalogued  an application the catalog does not know, named by its own evidence (signer
+--                 and version resource) or a local correction: listed until a pool covers it
+--                 or it is approved, even when nothing else is judged yet;
+--   unapproved    a known product that no license pool covers and that is not approved. A pool
 --               covers a product that it names (id or name) or that belongs to one of its suites;
 --               a pool whose term ended before the window covers nothing. Products with only
 --               exempt license models (free, open source by default) are never unapproved.
 -- Parameters:
 --   {since:DateTime}           start of the window
---   {judge_unapproved:Bool}    false lists unknown executables only (no approval data yet)
+--   {judge_unapproved:Bool}    false lists unknown and uncatalogued software only (no approval data yet)
 --   {names:Array(String)}      lower-case product names as usage rows show them, one per product,
 --   {ids:Array(Array(String))} with their lower-case catalog ids and
 --   {suites:Array(Array(String))} their lower-case suites, position by position
@@ -31,7 +34,7 @@ SELECT
     software,
     users,
     devices,
-    if(category = 'unknown', 'unknown', 'unapproved') AS reason,
+    multiIf(category = 'unknown', 'unknown', known_at = 0, 'uncatalogued', 'unapproved') AS reason,
     active_hours,
     events,
     first_seen,
@@ -49,14 +52,14 @@ FROM
         max(minute)                               AS last_seen
     FROM product_usage_1m_parts
     WHERE minute >= {since:DateTime}
-      AND (category = 'unknown' OR (category = 'application' AND {judge_unapproved:Bool}))
+      AND category IN ('unknown', 'application')
     GROUP BY category, product
 )
 WHERE category = 'unknown'
-   OR NOT (
+   OR ((known_at = 0 OR {judge_unapproved:Bool}) AND NOT (
           has({exempt:Array(String)}, lower(software))
        OR hasAny({approved:Array(String)}, product_keys)
        OR hasAny(pool_products, product_keys)
        OR hasAny(pool_suites, product_suites)
-   )
+   ))
 ORDER BY users DESC, devices DESC, reason, software

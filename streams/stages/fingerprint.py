@@ -16,7 +16,15 @@ Precedence — the first step that decides wins, and the result's ``rule`` names
 7. ``helper_heuristic``  updater/crash/helper/installer-like names, files under OS folders
    ``os_component``      (Windows, /System, /usr/libexec, /usr/sbin) or shared-component
    ``shared_component``  folders (Common Files): background, except in download/temp folders.
-8. ``unknown``           anything else, scored for shadow IT.
+8. ``evidence``          not in the catalog, but signed (or stamped with a version-resource
+                         company) and named by product name, bundle name or file description:
+                         an application named from that evidence, ``catalogued`` false.
+9. ``unknown``           anything else, scored for shadow IT.
+
+A product marked ``always_on`` (sync, VPN clients) is background whichever step found it.
+Editions: the product's own edition tests, then the catalog's edition words read from the
+product name, file description, bundle id and path (see ``fingerprint_evidence``); a free
+edition makes the license model free.
 
 An observation with no ``exe_path`` but a ``saas_app`` or ``url`` goes straight to step 6.
 
@@ -28,7 +36,7 @@ temporary or download folders. With no publisher (normal on Linux, common for po
 file names are trusted unless the product is ``strict`` (generic names), which then needs a
 path hint. Microsoft's signature on a Microsoft Store (WindowsApps) package vetoes nothing.
 
-Shadow IT is scored for unknown software only (flagged at 0.5): no publisher +0.3 (+0.15 on
+Shadow IT is scored for unknown and evidence-named software only (flagged at 0.5): no publisher +0.3 (+0.15 on
 Linux, where nothing is signed), an unrecognised publisher +0.1, a download/temp folder +0.5,
 else a portable-app folder +0.4, else a user-profile folder +0.2, and a removable drive or
 network share +0.2. An unknown web app seen only by URL scores 0.5; one registered with the
@@ -57,6 +65,7 @@ from schemas.catalog import (
     Platform,
     Product,
 )
+from streams.stages.fingerprint_evidence import evidence_product, evidence_texts, find_edition, vendor_display
 from streams.stages.fingerprint_index import (
     CATALOG_DIR,
     CatalogError,
@@ -78,6 +87,7 @@ from streams.stages.fingerprint_index import (
 __all__ = [
     "CATALOG_DIR",
     "CatalogError",
+    "IdentityKey",
     "Matcher",
     "build_matcher",
     "fingerprint",
@@ -86,7 +96,10 @@ __all__ = [
 ]
 
 SHADOW_IT_THRESHOLD = 0.5
-_Key = tuple[str, str | None, str | None, str | None, str | None, str | None, str | None]
+_Text = str | None
+# exe_path, publisher, product_name, version, sha256, saas_app, url, company, file_description, bundle_id
+IdentityKey = tuple[str, _Text, _Text, _Text, _Text, _Text, _Text, _Text, _Text, _Text]
+_Key = IdentityKey
 _PLATFORMS: dict[str, Platform] = {"windows": "windows", "macos": "macos", "linux": "linux"}
 _CAMEL = re.compile(r"(?<=[a-z0-9])(?=[A-Z])")
 _WORDS = re.compile(r"[a-z0-9]+")
@@ -127,6 +140,9 @@ class _Obs:
     product_key: str | None
     risky: bool
     portable: bool
+    company: str | None
+    description: str | None
+    bundle_id: str | None
 
 
 @dataclass(slots=True)
@@ -137,10 +153,17 @@ class _Hit:
     name: str | None = None
     vendor: str | None = None
     serves: str | None = None
+    catalogued: bool = True
+    edition: EditionRule | None = None
+
+
+def _stripped(value: str | None) -> str | None:
+    return (value.strip() or None) if value else None
 
 
 def _observe(ix: Index, key: _Key) -> _Obs:
     exe_path, publisher, product_name = key[0], key[1], key[2]
+    company, description, bundle_id = _stripped(key[7]), _stripped(key[8]), _stripped(key[9])
     raw_path = exe_path.replace("\\", "/")
     path = norm_path(exe_path)
     display_name = raw_path.rstrip("/").rpartition("/")[2].strip().strip('"')
@@ -163,13 +186,14 @@ def _observe(ix: Index, key: _Key) -> _Obs:
     if vendor == "microsoft" and "/windowsapps/" in path:
         vendor = None  # Microsoft Store packages can carry the store's signature, not the vendor's
     product_name = product_name.strip() if product_name else None
+    by_id = (bundle_id.lower(),) if bundle_id else ()
     return _Obs(
         path,
         raw_path,
         name,
         display_name,
-        name_keys(name),
-        bundle_keys,
+        name_keys(name) + by_id,
+        bundle_keys + by_id,
         nested,
         platform_of(path),
         pub,
@@ -179,10 +203,14 @@ def _observe(ix: Index, key: _Key) -> _Obs:
         product_name_key(product_name) if product_name else None,
         ix.temp_folders.search(path) is not None,
         ix.portable_markers.search(path) is not None,
+        company,
+        description,
+        bundle_id,
     )
 
 
 def _product_hit(ix: Index, rule: str, product: Product, category: Category) -> _Hit:
+    category = "background" if product.always_on else category
     serves = product.name if category == "background" else None
     return _Hit(rule, category, product, product.name, ix.vendor_names[product.vendor], serves)
 
@@ -200,7 +228,7 @@ def _override(ix: Index, obs: _Obs, sha256: str | None, notes: _Notes) -> _Hit |
     if rule.product is not None:
         product = ix.catalog.products[ix.product_by_id[rule.product]]
         return _product_hit(ix, "override", product, rule.category or "application")
-    return _Hit("override", rule.category or "unknown", name=rule.name, vendor=rule.vendor)
+    return _Hit("override", rule.category or "unknown", name=rule.name, vendor=rule.vendor, catalogued=False)
 
 
 def _background_hit(ix: Index, entry: BackgroundEntry, obs: _Obs) -> _Hit:
@@ -234,7 +262,7 @@ def _background(ix: Index, obs: _Obs, notes: _Notes) -> _Hit | None:
     if owner is not None:
         return _product_hit(ix, "nested_helper", owner, "background")
     vendor = ix.vendor_names.get(obs.vendor or "", obs.publisher)
-    return _Hit("nested_helper", "background", name=obs.display_name, vendor=vendor)
+    return _Hit("nested_helper", "background", name=obs.display_name, vendor=vendor, catalogued=False)
 
 
 def _hinted(ix: Index, target: int, obs: _Obs) -> bool:
@@ -264,9 +292,15 @@ def _choose(ix: Index, obs: _Obs, candidates: Iterable[int], notes: _Notes, *, c
             notes.add("{}: vetoed, unrecognised publisher in a download/temp path", product.id)
         elif (product.strict or corroborate) and not (agrees or hinted):
             notes.add("{}: needs its publisher or a path hint", product.id)
-        elif (score := (4 if hinted else 0 if ix.hints[target] is not None else 2) + agrees) > best_score:
+        elif (score := _rank(ix, target, obs, hinted) + agrees) > best_score:
             best, best_score = product, score
     return best
+
+
+def _rank(ix: Index, target: int, obs: _Obs, hinted: bool) -> int:
+    """A path hint beats naming by the version resource, which beats having no hints at all."""
+    named = 3 if obs.product_key is not None and obs.product_key in ix.named_by[target] else 0
+    return (4 if hinted else 0 if ix.hints[target] is not None else 2) + named
 
 
 def _helper_like(ix: Index, display_name: str) -> bool:
@@ -319,15 +353,38 @@ def _heuristic(ix: Index, obs: _Obs, notes: _Notes) -> _Hit | None:
     vendor = ix.vendor_names.get(obs.vendor or "", obs.publisher)
     if _helper_like(ix, obs.display_name):
         notes.add("{} looks like an updater, helper, service or installer", obs.display_name)
-        return _Hit("helper_heuristic", "background", name=obs.product_name, vendor=vendor)
+        return _Hit("helper_heuristic", "background", name=obs.product_name, vendor=vendor, catalogued=False)
     if without_drive(obs.path).startswith(ix.os_folders):
         notes.add("file lives in an operating-system folder")
         default = {"windows": "Microsoft", "macos": "Apple"}.get(obs.platform)
-        return _Hit("os_component", "background", name=obs.product_name, vendor=vendor or default)
+        return _Hit("os_component", "background", name=obs.product_name, vendor=vendor or default, catalogued=False)
     if ix.shared_folders.search(obs.path):
         notes.add("file lives in a shared-components folder")
-        return _Hit("shared_component", "background", name=obs.product_name, vendor=vendor)
+        return _Hit("shared_component", "background", name=obs.product_name, vendor=vendor, catalogued=False)
     return None
+
+
+def _evidence(ix: Index, obs: _Obs, notes: _Notes) -> _Hit | None:
+    """A signed (or company-stamped) executable with a product name is an application, not yet
+    catalogued: named from that evidence. Not in download or temporary folders, and never under
+    a catalog product's name that the catalog's own rules refused."""
+    publisher = obs.publisher or (clean_publisher(obs.company) if obs.company else None)
+    if publisher is None or obs.risky:
+        return None
+    bundle = obs.bundle_keys and obs.raw_path.split(".app/", 1)[0].rsplit("/", 1)[-1]
+    product = evidence_product(ix.editions, (obs.product_name, bundle or None, obs.description))
+    if product is None or product_name_key(product) in ix.by_product_name:
+        return None  # a catalog product's name that its rules refused (another vendor's signer)
+    vendor_id = obs.vendor or ix.vendor_of(publisher_key(publisher, ix.legal))
+    vendor = ix.vendor_names[vendor_id] if vendor_id else vendor_display(publisher, ix.legal)
+    texts = evidence_texts(obs.product_name, obs.description, obs.bundle_id, obs.path)
+    edition = find_edition(ix.editions, None, texts, frozenset(_words(product)))
+    notes.add("not in the catalog; named {!r} by {!r} from its own evidence", product, vendor)
+    return _Hit("evidence", "application", name=product, vendor=vendor, catalogued=False, edition=edition)
+
+
+def _words(text: str) -> list[str]:
+    return _WORDS.findall(text.lower())
 
 
 def _shadow_score(ix: Index, obs: _Obs, notes: _Notes) -> float:
@@ -354,7 +411,8 @@ def _shadow_score(ix: Index, obs: _Obs, notes: _Notes) -> float:
     return round(min(score, 1.0), 2)
 
 
-def _edition(product: Product, obs: _Obs, notes: _Notes) -> EditionRule | None:
+def _edition(ix: Index, product: Product, obs: _Obs, notes: _Notes) -> EditionRule | None:
+    """The product's own edition tests first, then the general rule over the evidence."""
     pname = (obs.product_name or "").lower()
     for rule in product.editions:
         if (
@@ -364,7 +422,12 @@ def _edition(product: Product, obs: _Obs, notes: _Notes) -> EditionRule | None:
         ):
             notes.add("edition {}", rule.name)
             return rule
-    return None
+    target = ix.product_by_id[product.id]
+    texts = evidence_texts(obs.product_name, obs.description, obs.bundle_id, obs.path)
+    found = find_edition(ix.editions, target, texts, ix.editions.name_words[target])
+    if found is not None:
+        notes.add("edition {} named in the evidence", found.name)
+    return found
 
 
 _EMPTY: dict[str, object] = dict.fromkeys(
@@ -386,9 +449,11 @@ def _finish(ix: Index, obs: _Obs, hit: _Hit | None, version: str | None, notes: 
         where = f"{obs.raw_path} {obs.product_name or ''}"
         group, label = scheme.group(version, where, _PLATFORMS.get(obs.platform)) if scheme else (None, None)
         notes.add("version {} -> group {}", version, group)
-        edition = _edition(product, obs, notes)
+        edition = _edition(ix, product, obs, notes)
+    elif hit is not None and hit.rule == "evidence":
+        edition = hit.edition
     eol_date = (label and label.eol) or (edition and edition.eol) or (product and product.eol) or None
-    score = _shadow_score(ix, obs, notes) if hit is None else 0.0
+    score = _shadow_score(ix, obs, notes) if hit is None or hit.rule == "evidence" else 0.0
     if hit is None:
         return _result(
             ix,
@@ -398,6 +463,7 @@ def _finish(ix: Index, obs: _Obs, hit: _Hit | None, version: str | None, notes: 
             version=version.strip() if version and version.strip() else None,
             platform=obs.platform,
             rule="unknown",
+            catalogued=False,
             shadow_it=score >= SHADOW_IT_THRESHOLD,
             shadow_it_score=score,
         )
@@ -418,6 +484,9 @@ def _finish(ix: Index, obs: _Obs, hit: _Hit | None, version: str | None, notes: 
         platform=obs.platform,
         serves=hit.serves,
         rule=hit.rule,
+        catalogued=hit.catalogued,
+        shadow_it=score >= SHADOW_IT_THRESHOLD,
+        shadow_it_score=score,
     )
 
 
@@ -441,6 +510,7 @@ def _saas(ix: Index, app: str | None, url: str | None, notes: _Notes) -> Fingerp
             category="unknown",
             platform="saas",
             rule="unknown",
+            catalogued=False,
             shadow_it=score >= SHADOW_IT_THRESHOLD,
             shadow_it_score=score,
         )
@@ -461,7 +531,7 @@ def _saas(ix: Index, app: str | None, url: str | None, notes: _Notes) -> Fingerp
 
 def _match(ix: Index, key: _Key, explain: bool) -> Fingerprint:
     """The rules in precedence order, on an identity whose user-profile folder is masked."""
-    exe_path, _, _, version, sha256, saas_app, url = key
+    exe_path, _, _, version, sha256, saas_app, url = key[:7]
     notes = _Notes(explain)
     has_saas = bool((saas_app and saas_app.strip()) or (url and url.strip()))
     if not exe_path.strip() and has_saas:
@@ -477,7 +547,7 @@ def _match(ix: Index, key: _Key, explain: bool) -> Fingerprint:
     )
     if hit is None and has_saas:
         return _saas(ix, saas_app, url, notes)
-    return _finish(ix, obs, hit or _heuristic(ix, obs, notes), version, notes)
+    return _finish(ix, obs, hit or _heuristic(ix, obs, notes) or _evidence(ix, obs, notes), version, notes)
 
 
 @dataclass(frozen=True, slots=True)
@@ -514,6 +584,9 @@ def fingerprint(matcher: Matcher, identity: ExecutableIdentity, *, explain: bool
         identity.sha256,
         identity.saas_app,
         identity.url,
+        identity.company,
+        identity.file_description,
+        identity.bundle_id,
     )
     return matcher.lookup(key, explain)
 

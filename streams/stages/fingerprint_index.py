@@ -33,6 +33,7 @@ from schemas.catalog import (
     VersionLabel,
     VersionScheme,
 )
+from streams.stages.fingerprint_evidence import EditionIndex, build_edition_index
 
 CATALOG_DIR = Path(__file__).resolve().parent.parent / "catalog"
 _M = TypeVar("_M", bound=BaseModel)
@@ -107,6 +108,7 @@ _TRAILING_VERSION = re.compile(
 )
 _VERSION = re.compile(r"(\d+)(?:[.,](\d+))?")
 _MARKS = re.compile(r"\(r\)|\(tm\)|[®™©]")
+_ARCH = re.compile(r"\((?:x64|x86|arm64|64-?bit|32-?bit)\)")
 _WORDS = re.compile(r"[a-z0-9]+")
 _DIGIT = re.compile(r"\d")
 _DRIVE = re.compile(r"^[a-z]:/")
@@ -141,7 +143,7 @@ def name_key(name: str) -> str:
 @functools.lru_cache(maxsize=4096)
 def product_name_key(raw: str) -> str:
     """Version-resource product name without marks, architecture or trailing version/year."""
-    text = _MARKS.sub("", raw.lower()).replace("(x64)", "").replace("(x86)", "")
+    text = _ARCH.sub("", _MARKS.sub("", raw.lower()))
     return " ".join(_TRAILING_VERSION.sub("", text.strip()).split())
 
 
@@ -293,6 +295,8 @@ class Index:
     override_sha: dict[str, int]
     override_path: dict[str, int]
     override_globs: tuple[Glob, ...]
+    named_by: tuple[frozenset[str], ...]
+    editions: EditionIndex
 
     def vendor_of(self, pkey: str) -> str | None:
         """The catalog vendor of a publisher key, trying ever shorter word prefixes."""
@@ -413,4 +417,6 @@ def build_index(catalog: Catalog, as_of: date) -> Index:
         override_sha={o.sha256.lower(): i for i, o in enumerate(overrides) if o.sha256},
         override_path={norm_path(mask_profile(o.path)): i for i, o in enumerate(overrides) if o.path},
         override_globs=tuple(Glob.of(o.path_glob, i) for i, o in enumerate(overrides) if o.path_glob),
+        named_by=tuple(frozenset(product_name_key(n) for n in p.product_names) for p in products),
+        editions=build_edition_index(catalog),
     )

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 from schemas.catalog import Fingerprint
 from schemas.usage import UsageEvent
-from streams.stages.fingerprint import Matcher
+from streams.stages.fingerprint import IdentityKey, Matcher
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,12 +34,12 @@ def name_product(event: UsageEvent, matcher: Matcher) -> ProductName | None:
 
 def _fingerprint(event: UsageEvent, matcher: Matcher) -> Fingerprint:
     executable, saas = event.executable, event.saas_app
-    key: tuple[str, str | None, str | None, str | None, str | None, str | None, str | None]
+    key: IdentityKey
     if executable is not None:
         key = (executable.path, executable.publisher, executable.product_name, executable.version,
-               executable.sha256, None, None)  # fmt: skip
+               executable.sha256, None, None, None, None, None)  # fmt: skip
     else:
-        key = ("", None, None, None, None, saas.name if saas else None, saas.url if saas else None)
+        key = ("", None, None, None, None, saas.name if saas else None, saas.url if saas else None, None, None, None)
     return matcher.lookup(key, False)
 
 

@@ -89,7 +89,7 @@ def test_unapproved_is_known_software_that_no_pool_covers_and_nobody_approved(wa
         "Adobe Photoshop": ("unapproved", "3", "1"),
         "tool123.exe": ("unknown", "2", "1"),
         "IntelliJ IDEA": ("unapproved", "1", "1"),
-        "Acme Licence Manager": ("unapproved", "1", "1"),
+        "Acme Licence Manager": ("uncatalogued", "1", "1"),
     }
 
 
@@ -105,6 +105,19 @@ def test_without_pools_or_approvals_only_unknown_executables_are_listed(warehous
     table = shadow_it(warehouse, SINCE, ApprovalRules(load_catalog()))
     assert "nothing is judged unapproved" in str(table.title)
     assert listed(warehouse) == {"tool123.exe": ("unknown", "1", "1")}
+
+
+def test_an_application_named_by_its_own_evidence_is_listed_as_uncatalogued(warehouse):
+    """Named by its signer and version resource: an application, yet nobody vetted it. It stays
+    listed without pools (as it was when it counted as unknown) until it is covered or approved."""
+    ProductUsageWriter().write(warehouse, [used("Widget Studio"), used("Northwind Ledger"), used("AutoCAD")])
+    assert listed(warehouse) == {
+        "Widget Studio": ("uncatalogued", "1", "1"),
+        "Northwind Ledger": ("uncatalogued", "1", "1"),
+    }
+    approved = ApprovalRules(load_catalog(), (Approval(product="widget studio", reason="vetted 2026-11"),))
+    LicensePoolWriter().write(warehouse, [pool("ledger", 1, products=("Northwind Ledger",))])
+    assert listed(warehouse, approved) == {"AutoCAD": ("unapproved", "1", "1")}
 
 
 def test_exempt_license_models_are_configurable(warehouse):
