@@ -144,6 +144,9 @@ class IngestSettings(_Section):
     invalid_ratio_max: float = Field(default=0.5, ge=0, le=1)
     invalid_ratio_window: int = Field(default=1000, ge=1)
     poison_attempts: int = Field(default=3, ge=1)
+    max_events_per_message: int = Field(default=10_000, ge=1, le=10_000)
+    max_event_span_minutes: int = Field(default=1440, ge=1)
+    max_rows_per_message: int = Field(default=20_000, ge=1)
 
 
 class ScopeSettings(_Section):

@@ -45,6 +45,7 @@ from streams.isolate import process_isolating
 from streams.stages.activity import batch_arrivals
 from streams.stages.admit import Door, DoorPolicy
 from streams.stages.aggregate import epoch_ms
+from streams.stages.bound import DEFAULT_WORK_LIMITS, WorkLimits
 from streams.stages.catalog_rows import catalog_product_rows
 from streams.stages.dead_letter import DEFAULT_LETTER_LIMIT, poison_rejection, to_dead_letter
 from streams.stages.decode import SizeLimits
@@ -116,6 +117,7 @@ class IngestRules:
     directory_refresh: timedelta = timedelta(minutes=5)
     letter_limit: int = DEFAULT_LETTER_LIMIT
     poison_attempts: int = 3
+    work: WorkLimits = DEFAULT_WORK_LIMITS
 
 
 def build_ingest_rules(settings: Settings, key: PseudonymKey) -> IngestRules:
@@ -136,6 +138,7 @@ def build_ingest_rules(settings: Settings, key: PseudonymKey) -> IngestRules:
         directory_refresh=timedelta(seconds=scope.directory_refresh_seconds),
         letter_limit=settings.kafka.max_message_bytes,
         poison_attempts=ingest.poison_attempts,
+        work=WorkLimits(ingest.max_events_per_message, ingest.max_event_span_minutes, ingest.max_rows_per_message),
     )
 
 
@@ -198,7 +201,12 @@ class UsageProcessor:
     async def _isolating(self, records: Sequence[SourceRecord]) -> None:
         rules = self._rules
         await process_isolating(
-            records, self._process, self._set_aside, rules.poison_attempts, is_infrastructure, rules.invalid_ratio.max_ratio
+            records,
+            self._process,
+            self._set_aside,
+            rules.poison_attempts,
+            is_infrastructure,
+            rules.invalid_ratio.max_ratio,
         )
 
     async def _set_aside(self, record: SourceRecord, error: Exception, attempts: int) -> None:
@@ -238,6 +246,7 @@ class UsageProcessor:
             seen=self._seen,
             departments=departments,
             matcher=matcher,
+            work=rules.work,
         )
         flood = check_invalid_ratio(
             self._windows, step.messages_by_partition, step.invalid_by_partition, rules.invalid_ratio
