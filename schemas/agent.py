@@ -8,7 +8,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, field_validator, model_validator
 
-from schemas.bounds import EventTime, UInt32, UInt64
+from schemas.bounds import UINT32_MAX, EventTime, UInt32, UInt64
 from schemas.usage import Environment, SessionType
 
 AGENT_SCHEMA_VERSION: Literal[2] = 2
@@ -103,7 +103,7 @@ class AgentHealthEvent(BaseModel):
     agent_version: Annotated[str, Field(min_length=1, max_length=64)]
     cpu_percent: Annotated[float, Field(ge=0, le=100_000, allow_inf_nan=False)]
     memory_bytes: UInt64
-    uptime_seconds: Annotated[float, Field(ge=0, allow_inf_nan=False)] = 0.0
+    uptime_seconds: Annotated[float, Field(ge=0, le=UINT32_MAX, allow_inf_nan=False)] = 0.0
     buffered_events: UInt32 = 0
 
     @field_validator("event_time")
