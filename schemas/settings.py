@@ -245,10 +245,11 @@ class PrivacySettings(_Section):
 
 
 class MetricsSettings(_Section):
-    """The Prometheus endpoint the worker serves."""
+    """The Prometheus endpoint the worker serves: loopback only unless ``host`` says otherwise
+    (the compose file and the Helm chart set ``0.0.0.0`` so that Prometheus can scrape it)."""
 
     enabled: bool = True
-    host: str = "0.0.0.0"  # noqa: S104 - scraped from other containers
+    host: str = "127.0.0.1"
     port: int = Field(default=9321, ge=0, le=65535)
 
 
