@@ -60,15 +60,16 @@ def to_dead_letter(
         item_index=WHOLE_MESSAGE if rejection.item_index is None else rejection.item_index,
         stage=rejection.stage,
         reason=rejection.reason[:MAX_REASON_CHARS],
-        payload=_seal(rejection.payload, sealer),
+        payload=b"",
         dead_lettered_at=now,
         headers={name: value.decode("utf-8", "replace") for name, value in record.headers},
         sealed="" if sealer is None else sealer.label,
         source_key=(record.key or b"").decode("utf-8", "replace")[:MAX_REASON_CHARS],
     )
-    if wire_size(letter) <= limit:
-        return letter
-    return _cut_to_fit(letter, rejection.payload, sealer, limit)
+    size = len(rejection.payload)
+    if wire_size(letter) + (size if sealer is None else sealer.sealed_size(size)) <= limit:
+        return replace(letter, payload=_seal(rejection.payload, sealer))
+    return _cut_to_fit(letter, rejection.payload, sealer, limit)  # sealing megabytes first would be waste
 
 
 def poison_rejection(record: SourceRecord, error: Exception, attempts: int) -> Rejection:
