@@ -3,7 +3,9 @@
 Order per batch: dead letters are produced and acknowledged by Kafka, then the rollups are
 inserted (one INSERT per table, retried with bounded backoff), and only then does the Faust
 loop body return, which acks the batch so its offsets can be committed. A crash anywhere
-replays the batch; the warehouse's per-partition offsets make the replay a no-op.
+replays the batch; the warehouse's per-partition offsets make the replay a no-op. A batch that
+fails for a reason other than infrastructure is split to find the message behind it, which is
+set aside (``streams.isolate``), so no message can stop the worker.
 """
 
 from __future__ import annotations
