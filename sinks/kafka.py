@@ -92,13 +92,13 @@ async def produce(
     headers: Sequence[Sequence[tuple[str, bytes]]] | None = None,
 ) -> None:
     """Send keyed messages with acks from all replicas; returns once every one is acknowledged.
-    A ``None`` value is a tombstone."""
+    A ``None`` value is a tombstone. Messages up to ``max_message_bytes``, what the topics take."""
     producer = AIOKafkaProducer(
         **client_options(kafka),
         acks="all",
         enable_idempotence=True,
         linger_ms=20,
-        max_request_size=2 * 1024 * 1024,
+        max_request_size=kafka.max_message_bytes,
         compression_type=None,
     )
     await producer.start()
