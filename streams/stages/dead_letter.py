@@ -19,6 +19,7 @@ from collections.abc import Iterable
 from dataclasses import replace
 from datetime import UTC, datetime
 
+from schemas.bounds import EARLIEST_EVENT_TIME, LATEST_EVENT_TIME
 from schemas.records import DeadLetter, Rejection, SourceRecord
 from streams.stages.seal import Sealer
 
@@ -41,6 +42,8 @@ DEFAULT_LETTER_LIMIT = 1 << 20
 RECORD_OVERHEAD = 512
 MAX_REASON_CHARS = 2000
 POISON_STAGE = "process"
+INT32_MAX = 2**31 - 1
+INT64_MAX = 2**63 - 1
 
 
 class NotADeadLetterError(ValueError):
@@ -131,23 +134,38 @@ def dead_letter_headers(letter: DeadLetter) -> list[tuple[str, bytes]]:
 
 
 def read_dead_letter(payload: bytes, headers: Iterable[tuple[str, bytes]]) -> DeadLetter:
-    """Rebuild a dead letter from a ``.dlq`` message, for the warehouse mirror and replays."""
+    """Rebuild a dead letter from a ``.dlq`` message, for the warehouse mirror and replays. Anyone
+    can write to a ``.dlq`` topic, so every number and time must fit its ``dead_letters`` column."""
     fields = {name: value.decode("utf-8", "replace") for name, value in headers}
     try:
         return DeadLetter(
             source_topic=fields[ORIGINAL_TOPIC],
-            source_partition=int(fields[ORIGINAL_PARTITION]),
-            source_offset=int(fields[ORIGINAL_OFFSET]),
-            item_index=int(fields.get(ITEM_INDEX, WHOLE_MESSAGE)),
+            source_partition=_within(fields[ORIGINAL_PARTITION], 0, INT32_MAX),
+            source_offset=_within(fields[ORIGINAL_OFFSET], 0, INT64_MAX),
+            item_index=_within(fields.get(ITEM_INDEX, str(WHOLE_MESSAGE)), WHOLE_MESSAGE, INT32_MAX),
             stage=fields[STAGE],
             reason=fields[REASON],
             payload=payload,
-            dead_lettered_at=datetime.fromisoformat(fields[DEAD_LETTERED_AT]).astimezone(UTC),
+            dead_lettered_at=_moment(fields[DEAD_LETTERED_AT]),
             headers={k: v for k, v in fields.items() if not k.startswith(PREFIX)},
             sealed=fields.get(SEALED, ""),
             source_key=fields.get(ORIGINAL_KEY, ""),
-            original_bytes=int(fields[ORIGINAL_BYTES]) if ORIGINAL_BYTES in fields else None,
+            original_bytes=_within(fields[ORIGINAL_BYTES], 0, INT64_MAX) if ORIGINAL_BYTES in fields else None,
             original_sha256=fields.get(ORIGINAL_SHA256, ""),
         )
-    except (KeyError, ValueError) as exc:
+    except (KeyError, ValueError, OverflowError) as exc:
         raise NotADeadLetterError(f"missing or malformed dead-letter header: {exc}") from exc
+
+
+def _within(text: str, low: int, high: int) -> int:
+    value = int(text)
+    if not low <= value <= high:
+        raise ValueError(f"{value} is outside {low}..{high}")
+    return value
+
+
+def _moment(text: str) -> datetime:
+    moment = datetime.fromisoformat(text)
+    if moment.tzinfo is None or not EARLIEST_EVENT_TIME <= moment <= LATEST_EVENT_TIME:
+        raise ValueError(f"dead_lettered_at {text!r} is not a time from 1971 to 2099 with a UTC offset")
+    return moment.astimezone(UTC)

@@ -65,6 +65,23 @@ def test_message_without_our_headers_is_refused():
         read_dead_letter(b"x", [("seatmeter.stage", b"decode")])
 
 
+@pytest.mark.parametrize(
+    ("header", "value"),
+    [
+        pytest.param("seatmeter.dead_lettered_at", b"0001-01-01T00:00:00+14:00", id="year 1 east of UTC"),
+        pytest.param("seatmeter.dead_lettered_at", b"2026-11-29T12:00:00", id="a time without offset"),
+        pytest.param("seatmeter.item_index", str(2**40).encode(), id="item index past Int32"),
+        pytest.param("seatmeter.original_partition", b"-3", id="negative partition"),
+        pytest.param("seatmeter.original_offset", str(2**64).encode(), id="offset past UInt64"),
+    ],
+)
+def test_a_letter_whose_headers_no_column_can_hold_is_refused_not_raised(header, value):
+    headers = dict(dead_letter_headers(to_dead_letter(rejection(), NOW, SEALER)))
+    headers[header] = value
+    with pytest.raises(NotADeadLetterError):
+        read_dead_letter(b"x", headers.items())
+
+
 def oversized(size, headers=(("traceparent", b"00-abc"),)):
     raw = bytes(range(256)) * (size // 256)
     return Rejection(SourceRecord("agent", 2, 41, raw, headers=headers), "decode", "not valid JSON", raw)
