@@ -6,8 +6,9 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Annotated, Any, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Discriminator, Field, Tag, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, field_validator, model_validator
 
+from schemas.bounds import UINT32_MAX, EventTime, UInt32, UInt64
 from schemas.usage import Environment, SessionType
 
 AGENT_SCHEMA_VERSION: Literal[2] = 2
@@ -54,7 +55,7 @@ class AgentUsageEvent(BaseModel):
 
     event_id: Identifier
     schema_version: AgentSchemaVersion = AGENT_SCHEMA_VERSION
-    event_time: AwareDatetime
+    event_time: EventTime
     device_id: Identifier
     user: Identifier
     executable: Executable
@@ -97,13 +98,13 @@ class AgentHealthEvent(BaseModel):
     event_id: Identifier
     schema_version: Literal[2] = 2
     kind: Literal["health"]
-    event_time: AwareDatetime
+    event_time: EventTime
     device_id: Identifier
     agent_version: Annotated[str, Field(min_length=1, max_length=64)]
     cpu_percent: Annotated[float, Field(ge=0, le=100_000, allow_inf_nan=False)]
-    memory_bytes: Annotated[int, Field(ge=0)]
-    uptime_seconds: Annotated[float, Field(ge=0, allow_inf_nan=False)] = 0.0
-    buffered_events: Annotated[int, Field(ge=0)] = 0
+    memory_bytes: UInt64
+    uptime_seconds: Annotated[float, Field(ge=0, le=UINT32_MAX, allow_inf_nan=False)] = 0.0
+    buffered_events: UInt32 = 0
 
     @field_validator("event_time")
     @classmethod

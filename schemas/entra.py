@@ -12,8 +12,10 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StrictInt, field_validator
+from pydantic import BaseModel, ConfigDict, Field, StrictInt, field_validator
 from pydantic.alias_generators import to_camel
+
+from schemas.bounds import EventTime
 
 
 class EntraModel(BaseModel):
@@ -51,7 +53,7 @@ class EntraSignInProperties(EntraModel):
     ``resourceDisplayName`` names the API it asked a token for."""
 
     id: Annotated[str, Field(min_length=1)]
-    created_date_time: AwareDatetime | None = None
+    created_date_time: EventTime | None = None
     user_display_name: str | None = None
     user_principal_name: str | None = None
     user_id: str | None = None
@@ -74,7 +76,7 @@ class EntraSignInProperties(EntraModel):
 class EntraSignInRecord(EntraModel):
     """One record of a sign-in category. ``resultType`` is ``"0"`` for success, else the error code."""
 
-    time: AwareDatetime | None = None
+    time: EventTime | None = None
     resource_id: str | None = None
     operation_name: str | None = None
     operation_version: str | None = None

@@ -10,8 +10,10 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 from pydantic.alias_generators import to_camel
+
+from schemas.bounds import EventTime
 
 EVENT_HOOK_EVENT_TYPE = "com.okta.event_hook"
 
@@ -112,7 +114,7 @@ class OktaLogEvent(OktaModel):
     """One System Log event. ``published`` must carry a UTC offset and is normalized to UTC."""
 
     uuid: Text
-    published: AwareDatetime
+    published: EventTime
     event_type: Text
     version: str | None = None
     severity: str | None = None

@@ -73,6 +73,8 @@ class DeadLetter:
     """A rejected input on its way to ``<topic>.dlq`` and the ``dead_letters`` table.
 
     ``sealed`` names the scheme and key that sealed ``payload`` (empty when stored as sent).
+    ``original_bytes`` and ``original_sha256`` are set when the original was too large to carry
+    whole: ``payload`` then holds only its beginning, and the letter cannot be replayed.
     """
 
     source_topic: str
@@ -86,6 +88,8 @@ class DeadLetter:
     headers: dict[str, str] = field(default_factory=dict)
     sealed: str = ""
     source_key: str = ""
+    original_bytes: int | None = None
+    original_sha256: str = ""
 
 
 @dataclass(frozen=True, slots=True)

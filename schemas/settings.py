@@ -60,6 +60,8 @@ class KafkaSettings(_Section):
     late_suffix: str = ".late"
     topic_partitions: int = Field(default=4, ge=1)
     replication_factor: int = Field(default=1, ge=1)
+    # The producer's max request size and the max.message.bytes of every topic Seatmeter creates.
+    max_message_bytes: int = Field(default=1 << 20, ge=64 << 10)
 
     @model_validator(mode="after")
     def _security_is_complete(self) -> KafkaSettings:
@@ -141,6 +143,10 @@ class IngestSettings(_Section):
     allowed_lateness_seconds: float = Field(default=7 * 86_400.0, gt=0)
     invalid_ratio_max: float = Field(default=0.5, ge=0, le=1)
     invalid_ratio_window: int = Field(default=1000, ge=1)
+    poison_attempts: int = Field(default=3, ge=1)
+    max_events_per_message: int = Field(default=10_000, ge=1, le=10_000)
+    max_event_span_minutes: int = Field(default=1440, ge=1)
+    max_rows_per_message: int = Field(default=20_000, ge=1)
 
 
 class ScopeSettings(_Section):
@@ -239,10 +245,11 @@ class PrivacySettings(_Section):
 
 
 class MetricsSettings(_Section):
-    """The Prometheus endpoint the worker serves."""
+    """The Prometheus endpoint the worker serves: loopback only unless ``host`` says otherwise
+    (the compose file and the Helm chart set ``0.0.0.0`` so that Prometheus can scrape it)."""
 
     enabled: bool = True
-    host: str = "0.0.0.0"  # noqa: S104 - scraped from other containers
+    host: str = "127.0.0.1"
     port: int = Field(default=9321, ge=0, le=65535)
 
 

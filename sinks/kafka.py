@@ -35,16 +35,18 @@ class TopicSpec:
 def pipeline_topics(settings: KafkaSettings) -> list[TopicSpec]:
     """Every usage topic with its dead-letter and late-events topics, keyed so that partitions
     spread across workers (agents and osquery key by device); and the compacted reference topics
-    (inventory by device, entitlements by pool, directory by person)."""
+    (inventory by device, entitlements by pool, directory by person). Each accepts messages of
+    ``max_message_bytes``, the size the worker's producer may send."""
     size = (settings.topic_partitions, settings.replication_factor)
-    month = (("retention.ms", str(30 * 86_400_000)),)
+    limit = (("max.message.bytes", str(settings.max_message_bytes)),)
+    month = (("retention.ms", str(30 * 86_400_000)), *limit)
     specs = []
     for topic in settings.usage_topics:
-        specs.append(TopicSpec(topic, *size))
+        specs.append(TopicSpec(topic, *size, config=limit))
         specs.append(TopicSpec(topic + settings.dead_letter_suffix, *size, config=month))
         specs.append(TopicSpec(topic + settings.late_suffix, *size, config=month))
     for topic in settings.reference_topics:
-        specs.append(TopicSpec(topic, *size, config=COMPACTED))
+        specs.append(TopicSpec(topic, *size, config=(*COMPACTED, *limit)))
         specs.append(TopicSpec(topic + settings.dead_letter_suffix, *size, config=month))
     return specs
 
@@ -90,13 +92,13 @@ async def produce(
     headers: Sequence[Sequence[tuple[str, bytes]]] | None = None,
 ) -> None:
     """Send keyed messages with acks from all replicas; returns once every one is acknowledged.
-    A ``None`` value is a tombstone."""
+    A ``None`` value is a tombstone. Messages up to ``max_message_bytes``, what the topics take."""
     producer = AIOKafkaProducer(
         **client_options(kafka),
         acks="all",
         enable_idempotence=True,
         linger_ms=20,
-        max_request_size=2 * 1024 * 1024,
+        max_request_size=kafka.max_message_bytes,
         compression_type=None,
     )
     await producer.start()

@@ -67,6 +67,21 @@ async def connection_failure(kafka: KafkaSettings) -> str:
     try:
         conn = await create_conn(host, int(port), request_timeout_ms=10_000, **security_options(kafka))
     except Exception as exc:
-        return " ".join(str(exc).split()) or type(exc).__name__
+        reason = " ".join(str(exc).split()) or type(exc).__name__
+        return reason + missing_client_certificate_hint(kafka, exc)
     conn.close()
     return "the first server accepts a connection now; another server may be the one refusing"
+
+
+def missing_client_certificate_hint(kafka: KafkaSettings, exc: BaseException) -> str:
+    """A broker that requires a client certificate (mutual TLS) and gets none just closes the
+    connection after the handshake: name the settings that are missing, since nothing else will."""
+    if not kafka.uses_tls or kafka.ssl_certfile is not None:
+        return ""
+    text = f"{type(exc).__name__} {exc}".casefold()
+    if not any(sign in text for sign in ("closed", "reset", "certificate_required", "handshake", "eof")):
+        return ""
+    return (
+        f"; the broker may require a client certificate, and none is set: set SEATMETER_KAFKA__SSL_CERTFILE "
+        f"and SEATMETER_KAFKA__SSL_KEYFILE (security protocol {kafka.security_protocol})"
+    )

@@ -44,7 +44,7 @@ from streams.processors import (
 )
 from streams.sources import ReferenceSourceSpec, UsageSourceSpec, reference_sources, usage_sources
 from streams.stages.alert_format import alert_message, alertmanager_payload
-from streams.stages.dead_letter import NotADeadLetterError, dead_letter_headers, read_dead_letter
+from streams.stages.dead_letter import NotADeadLetterError, dead_letter_headers, dead_letter_key, read_dead_letter
 from streams.stages.progress import OffsetGap
 from streams.stages.pseudonymize import PseudonymKey
 from streams.stages.seal import Sealer
@@ -111,6 +111,7 @@ def create_app(
         stream_buffer_maxsize=max(worker.batch_max_messages * 2, 4096),
         consumer_auto_offset_reset="earliest",
         producer_acks=-1,
+        producer_max_request_size=settings.kafka.max_message_bytes,
     )
     inserter = RetryingInserter(warehouse, settings.warehouse)
     rules = build_ingest_rules(settings, key)
@@ -144,10 +145,7 @@ def create_app(
 async def _publish(topic: Any, letters: Sequence[DeadLetter]) -> None:
     """Send and wait for the broker's acknowledgement of every one, before the batch may be acked."""
     pending = [
-        await topic.send(
-            key=f"{d.source_topic}:{d.source_partition}".encode(), value=d.payload, headers=dead_letter_headers(d)
-        )
-        for d in letters
+        await topic.send(key=dead_letter_key(d), value=d.payload, headers=dead_letter_headers(d)) for d in letters
     ]
     for future in pending:
         await future
@@ -349,7 +347,15 @@ def _add_reference_agent(
 ) -> None:
     worker = settings.worker
     dead_letters = _raw_topic(app, source.topic + settings.kafka.dead_letter_suffix)
-    processor = ReferenceProcessor(inserter, source.decode, source.writer, sealer, partial(_publish, dead_letters))
+    processor = ReferenceProcessor(
+        inserter,
+        source.decode,
+        source.writer,
+        sealer,
+        partial(_publish, dead_letters),
+        settings.kafka.max_message_bytes,
+        settings.ingest.poison_attempts,
+    )
 
     async def mirror_reference(stream: Any) -> None:
         async for events in stream.take_events(worker.batch_max_messages, within=worker.batch_max_seconds):

@@ -34,6 +34,11 @@ EVENTS_DUPLICATE = Counter(
     ["topic"],
 )
 DEAD_LETTERS = Counter("seatmeter_dead_letters", "Dead letters produced to <topic>.dlq.", ["topic", "stage"])
+POISON_MESSAGES = Counter(
+    "seatmeter_poison_messages",
+    "Messages whose processing kept failing with an unexpected error, set aside to <topic>.dlq.",
+    ["topic", "error"],
+)
 ROWS_WRITTEN = Counter("seatmeter_warehouse_rows_written", "Rows inserted into the warehouse.", ["table"])
 INSERT_ERRORS = Counter("seatmeter_warehouse_insert_errors", "Failed warehouse inserts (each retry counts).", ["table"])
 FLUSH_SECONDS = Histogram(

@@ -3,13 +3,14 @@
 Order per batch: dead letters are produced and acknowledged by Kafka, then the rollups are
 inserted (one INSERT per table, retried with bounded backoff), and only then does the Faust
 loop body return, which acks the batch so its offsets can be committed. A crash anywhere
-replays the batch; the warehouse's per-partition offsets make the replay a no-op.
+replays the batch; the warehouse's per-partition offsets make the replay a no-op. A batch that
+fails for a reason other than infrastructure is split to find the message behind it, which is
+set aside (``streams.isolate``), so no message can stop the worker.
 """
 
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -17,11 +18,10 @@ from decimal import Decimal
 from typing import Any, Protocol
 
 from clickhouse_connect.driver.client import Client
-from tenacity import AsyncRetrying, RetryCallState, stop_after_attempt, wait_exponential
 
 from schemas.catalog import Catalog
 from schemas.records import DeadLetter, SourceRecord
-from schemas.settings import Settings, WarehouseSettings
+from schemas.settings import Settings
 from sinks.reference_writers import DirectoryWriter, Versioned
 from sinks.seen_events import SeenEventStore
 from sinks.warehouse import Warehouse
@@ -36,11 +36,20 @@ from sinks.writers import (
 )
 from streams import metrics
 from streams.catalog_source import CatalogWatcher
+from streams.inserter import (
+    InvalidInputFloodError,
+    RetryingInserter,
+    UnwritableRowsError,
+    WarehouseUnavailableError,
+    is_infrastructure,
+)
+from streams.isolate import process_isolating
 from streams.stages.activity import batch_arrivals
 from streams.stages.admit import Door, DoorPolicy
 from streams.stages.aggregate import epoch_ms
+from streams.stages.bound import DEFAULT_WORK_LIMITS, WorkLimits
 from streams.stages.catalog_rows import catalog_product_rows
-from streams.stages.dead_letter import to_dead_letter
+from streams.stages.dead_letter import DEFAULT_LETTER_LIMIT, poison_rejection, to_dead_letter
 from streams.stages.decode import SizeLimits
 from streams.stages.guard import InvalidRatioLimit, InvalidRatioWindows, check_invalid_ratio
 from streams.stages.ingest import Decoder, IngestStep, ingest_batch
@@ -59,6 +68,17 @@ from streams.stages.sources.reference import Decoded
 
 log = logging.getLogger(__name__)
 
+__all__ = [
+    "DeadLetterMirror",
+    "InvalidInputFloodError",
+    "ReferenceProcessor",
+    "RetryingInserter",
+    "UnwritableRowsError",
+    "UsageProcessor",
+    "WarehouseUnavailableError",
+    "build_ingest_rules",
+]
+
 EPOCH_ORDINAL = 719_163
 
 SendDeadLetters = Callable[[Sequence[DeadLetter]], Awaitable[None]]
@@ -66,47 +86,8 @@ ReadBack = Callable[[OffsetGap], AsyncIterator[list[SourceRecord]]]
 Clock = Callable[[], datetime]
 
 
-class WarehouseUnavailableError(RuntimeError):
-    """Inserts kept failing past the retry budget: infrastructure, never a reason to dead-letter."""
-
-
 def utc_now() -> datetime:
     return datetime.now(UTC)
-
-
-class RetryingInserter:
-    """Runs one insert with bounded exponential backoff, counting every failure."""
-
-    def __init__(self, warehouse: Warehouse, settings: WarehouseSettings) -> None:
-        self._warehouse = warehouse
-        self._settings = settings
-
-    async def insert(self, table: str, write: Callable[[Client], int]) -> int:
-        started = time.perf_counter()
-        retrying = AsyncRetrying(
-            stop=stop_after_attempt(self._settings.insert_retries + 1),
-            wait=wait_exponential(multiplier=0.2, max=self._settings.retry_backoff_max_seconds),
-            before_sleep=lambda state: self._on_failure(table, state),
-            reraise=True,
-        )
-        try:
-            async for attempt in retrying:
-                with attempt:
-                    rows = await self._warehouse.run(write)
-        except Exception as exc:
-            metrics.INSERT_ERRORS.labels(table).inc()
-            raise WarehouseUnavailableError(f"insert into {table} failed after retries: {exc}") from exc
-        metrics.FLUSH_SECONDS.labels(table).observe(time.perf_counter() - started)
-        metrics.ROWS_WRITTEN.labels(table).inc(rows)
-        metrics.LAST_WRITE_TIMESTAMP.labels(table).set_to_current_time()
-        return rows
-
-    @staticmethod
-    def _on_failure(table: str, state: RetryCallState) -> None:
-        metrics.INSERT_ERRORS.labels(table).inc()
-        outcome = state.outcome
-        error = outcome.exception() if outcome is not None else None
-        log.warning("insert into %s failed (attempt %d), retrying: %s", table, state.attempt_number, error)
 
 
 class SessionStateStore(Protocol):
@@ -124,10 +105,6 @@ class ReferenceWriter(Protocol):
     def write(self, client: Client, changes: Sequence[Versioned]) -> int: ...
 
 
-class InvalidInputFloodError(RuntimeError):
-    """Too much of a partition's recent input was invalid: stop rather than dead-letter it all."""
-
-
 @dataclass(frozen=True, slots=True)
 class IngestRules:
     """The rules at the door, built once from settings."""
@@ -140,6 +117,9 @@ class IngestRules:
     definitions: list[tuple[str, str, Decimal, Decimal, Decimal]]
     writer_id: str = "seatmeter"
     directory_refresh: timedelta = timedelta(minutes=5)
+    letter_limit: int = DEFAULT_LETTER_LIMIT
+    poison_attempts: int = 3
+    work: WorkLimits = DEFAULT_WORK_LIMITS
 
 
 def build_ingest_rules(settings: Settings, key: PseudonymKey) -> IngestRules:
@@ -158,6 +138,9 @@ def build_ingest_rules(settings: Settings, key: PseudonymKey) -> IngestRules:
         definitions=definition_rows(settings.sessions),
         writer_id=settings.worker.app_id,
         directory_refresh=timedelta(seconds=scope.directory_refresh_seconds),
+        letter_limit=settings.kafka.max_message_bytes,
+        poison_attempts=ingest.poison_attempts,
+        work=WorkLimits(ingest.max_events_per_message, ingest.max_event_span_minutes, ingest.max_rows_per_message),
     )
 
 
@@ -215,7 +198,27 @@ class UsageProcessor:
         if self._read_back is not None:
             for gap in offset_gaps(records, self._written):
                 await self._fill(gap, self._read_back)
-        await self._process(records)
+        await self._isolating(records)
+
+    async def _isolating(self, records: Sequence[SourceRecord]) -> None:
+        rules = self._rules
+        await process_isolating(
+            records,
+            self._process,
+            self._set_aside,
+            rules.poison_attempts,
+            is_infrastructure,
+            rules.invalid_ratio.max_ratio,
+        )
+
+    async def _set_aside(self, record: SourceRecord, error: Exception, attempts: int) -> None:
+        """Dead-letter a message that kept failing, and count its offset as done."""
+        rules, rejection = self._rules, poison_rejection(record, error, attempts)
+        letter = to_dead_letter(rejection, self._clock(), rules.sealer, rules.letter_limit)
+        await self._send_dead_letters([letter])
+        partition = (record.topic, record.partition)
+        self._written[partition] = max(self._written.get(partition, -1), record.offset)
+        note_poison(record, error, letter)
 
     async def _fill(self, gap: OffsetGap, read_back: ReadBack) -> None:
         log.warning(
@@ -225,7 +228,7 @@ class UsageProcessor:
         metrics.OFFSET_GAPS.labels(gap.topic).inc()
         async for chunk in read_back(gap):
             metrics.OFFSET_GAP_MESSAGES.labels(gap.topic).inc(len(chunk))
-            await self._process(chunk)
+            await self._isolating(chunk)
 
     async def _process(self, records: Sequence[SourceRecord]) -> None:
         now = self._clock()
@@ -245,14 +248,15 @@ class UsageProcessor:
             seen=self._seen,
             departments=departments,
             matcher=matcher,
+            work=rules.work,
         )
         flood = check_invalid_ratio(
             self._windows, step.messages_by_partition, step.invalid_by_partition, rules.invalid_ratio
         )
         if flood:
             raise InvalidInputFloodError(flood)
-        letters = [to_dead_letter(rejection, now, rules.sealer) for rejection in step.rejections]
-        late = [to_dead_letter(rejection, now, rules.sealer) for rejection in step.late]
+        letters = [to_dead_letter(r, now, rules.sealer, rules.letter_limit) for r in step.rejections]
+        late = [to_dead_letter(r, now, rules.sealer, rules.letter_limit) for r in step.late]
         if letters:
             await self._send_dead_letters(letters)
         if late:
@@ -371,22 +375,35 @@ class ReferenceProcessor:
         writer: ReferenceWriter,
         sealer: Sealer | None,
         send_dead_letters: SendDeadLetters,
+        letter_limit: int = DEFAULT_LETTER_LIMIT,
+        poison_attempts: int = 3,
         clock: Clock = utc_now,
     ) -> None:
         self._inserter = inserter
         self._decode = decode
         self._writer = writer
         self._sealer = sealer
+        self._letter_limit = letter_limit
+        self._poison_attempts = poison_attempts
         self._send_dead_letters = send_dead_letters
         self._clock = clock
 
     async def process(self, records: Sequence[SourceRecord]) -> None:
+        await process_isolating(records, self._process, self._set_aside, self._poison_attempts, is_infrastructure)
+
+    async def _set_aside(self, record: SourceRecord, error: Exception, attempts: int) -> None:
+        rejection = poison_rejection(record, error, attempts)
+        letter = to_dead_letter(rejection, self._clock(), self._sealer, self._letter_limit)
+        await self._send_dead_letters([letter])
+        note_poison(record, error, letter)
+
+    async def _process(self, records: Sequence[SourceRecord]) -> None:
         now = self._clock()
         changes: list[Versioned] = []
         letters: list[DeadLetter] = []
         for record in records:
             decoded = self._decode(record)
-            letters.extend(to_dead_letter(r, now, self._sealer) for r in decoded.rejections)
+            letters.extend(to_dead_letter(r, now, self._sealer, self._letter_limit) for r in decoded.rejections)
             if decoded.change is not None:
                 changes.append(Versioned(decoded.change, record.offset, now))
         if letters:
@@ -398,3 +415,12 @@ class ReferenceProcessor:
             for letter in letters:
                 metrics.EVENTS_INVALID.labels(topic, letter.stage).inc()
                 metrics.DEAD_LETTERS.labels(topic, letter.stage).inc()
+
+
+def note_poison(record: SourceRecord, error: Exception, letter: DeadLetter) -> None:
+    """Count and log a message set aside; the log names the error's class, not its text."""
+    metrics.POISON_MESSAGES.labels(record.topic, type(error).__name__).inc()
+    metrics.DEAD_LETTERS.labels(record.topic, letter.stage).inc()
+    log.error(
+        "%s:%d@%d set aside to %s.dlq: %s", record.topic, record.partition, record.offset, record.topic, letter.reason
+    )

@@ -16,6 +16,7 @@ from sinks.migrate import apply_migrations
 from sinks.seen_events import SeenEventStore
 from sinks.warehouse import Warehouse
 from streams.app import create_app
+from streams.broker_log import install_outage_filter
 from streams.catalog_source import CatalogWatcher
 from streams.keys import load_pseudonym_key
 
@@ -56,6 +57,7 @@ def run_worker(settings: Settings) -> None:
     log.info("catalog %s loaded", catalog.matcher.catalog.version)
     app = create_app(settings, key, warehouse, seen, catalog)
     quiet_payload_loggers()
+    install_outage_filter()
     try:
         faust.Worker(app, loglevel=settings.worker.log_level).execute_from_commandline()
     finally:

@@ -14,6 +14,8 @@ from schemas.records import PlacedUsage, ProductMinuteRollup, Rejection, SourceR
 from schemas.usage import AgentHealth, UsageEvent
 from streams.stages.admit import Door, Verdict
 from streams.stages.aggregate import aggregate_usage, event_minute_ms
+from streams.stages.bound import DEFAULT_WORK_LIMITS, WorkLimits, work_problem
+from streams.stages.bound import STAGE as BOUND_STAGE
 from streams.stages.decode import DEFAULT_LIMITS, decode_agent_usage
 from streams.stages.dedupe import NOTHING_SEEN, SeenEvents, SeenKey, seen_key
 from streams.stages.fingerprint import Matcher, build_matcher, load_catalog
@@ -60,10 +62,12 @@ def ingest_batch(
     seen: SeenEvents = NOTHING_SEEN,
     departments: Mapping[str, str] | None = None,
     matcher: Matcher | None = None,
+    work: WorkLimits = DEFAULT_WORK_LIMITS,
 ) -> IngestStep:
     """Skip what the warehouse holds, decode, apply the rules at the door, drop duplicates,
     name the product, pseudonymize and aggregate. ``decode`` is the source's decoder;
-    ``departments`` maps user pseudonyms to departments when the scope is by department."""
+    ``departments`` maps user pseudonyms to departments when the scope is by department;
+    a message asking for more ``work`` than allowed is dead-lettered whole."""
     matcher = matcher or default_matcher()
     fresh = unwritten(records, written)
     admitted: list[tuple[UsageEvent, SourceRecord]] = []
@@ -77,6 +81,10 @@ def ingest_batch(
             rejections.append(Rejection(record, STAGE, reason, record.value))
             continue
         decoded = decode(record)
+        problem = work_problem(decoded, work)
+        if problem:
+            rejections.append(Rejection(record, BOUND_STAGE, problem, record.value))
+            continue
         rejections.extend(decoded.rejections)
         health.extend(decoded.health)
         for event in decoded.events:

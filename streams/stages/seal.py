@@ -46,6 +46,21 @@ class Sealer:
     def seal(self, payload: bytes) -> bytes:
         return self._fernet.encrypt(payload)
 
+    @staticmethod
+    def sealed_size(plaintext_bytes: int) -> int:
+        """A Fernet token's length: version, time and IV, the padded ciphertext and the HMAC,
+        in URL-safe base64."""
+        token = 1 + 8 + 16 + (plaintext_bytes // 16 + 1) * 16 + 32
+        return 4 * -(-token // 3)
+
+    @classmethod
+    def plaintext_room(cls, sealed_bytes: int) -> int:
+        """The most plaintext whose sealed form fits in ``sealed_bytes`` (negative if none does)."""
+        room = sealed_bytes * 3 // 4 - 57
+        while room >= 0 and cls.sealed_size(room) > sealed_bytes:
+            room -= 1
+        return room
+
     def unseal(self, sealed: bytes) -> bytes:
         try:
             return self._fernet.decrypt(sealed)

@@ -95,3 +95,13 @@ def test_the_ssl_listener_refuses_a_client_without_a_certificate(secured_kafka, 
         del pipeline.extra_env[f"SEATMETER_KAFKA__SSL_{name}"]
     done = refused(pipeline, "lag")
     assert done.returncode == 3 and len(done.stderr.strip().splitlines()) == 1
+    assert "set SEATMETER_KAFKA__SSL_CERTFILE and SEATMETER_KAFKA__SSL_KEYFILE" in done.stderr
+
+
+def test_a_worker_without_the_client_certificate_names_the_missing_setting(secured_kafka, tmp_path):
+    pipeline = secured_pipeline(secured_kafka, tmp_path, "SSL", "PLAIN")
+    for name in ("CERTFILE", "KEYFILE", "KEY_PASSWORD"):
+        del pipeline.extra_env[f"SEATMETER_KAFKA__SSL_{name}"]
+    done = refused(pipeline, "worker")
+    assert done.returncode == 3
+    assert "set SEATMETER_KAFKA__SSL_CERTFILE and SEATMETER_KAFKA__SSL_KEYFILE" in done.stderr

@@ -5,7 +5,7 @@ import faust
 import pytest
 
 from schemas.settings import KafkaSettings
-from sinks.kafka_security import TlsFilesError, client_options, describe, tls_context
+from sinks.kafka_security import TlsFilesError, client_options, describe, missing_client_certificate_hint, tls_context
 from streams.app import broker_credentials
 
 SCRAM = KafkaSettings(
@@ -59,3 +59,25 @@ def test_an_unreadable_key_names_the_files(tmp_path: Path):
     kafka = KafkaSettings(security_protocol="SSL", ssl_certfile=junk, ssl_keyfile=junk)
     with pytest.raises(TlsFilesError, match="ssl_keyfile .*client.pem"):
         tls_context(kafka)
+
+
+@pytest.mark.parametrize(
+    ("protocol", "certificate", "error", "hinted"),
+    [
+        pytest.param("SSL", False, ConnectionError("Connection at b:9093 closed"), True, id="SSL, no cert, closed"),
+        pytest.param("SASL_SSL", False, ConnectionResetError("reset by peer"), True, id="SASL_SSL, no cert, reset"),
+        pytest.param("SSL", True, ConnectionError("Connection at b:9093 closed"), False, id="a cert is set"),
+        pytest.param("PLAINTEXT", False, ConnectionError("Connection at b:9092 closed"), False, id="no TLS"),
+        pytest.param("SSL", False, ConnectionRefusedError("refused"), False, id="nothing listening"),
+    ],
+)
+def test_a_closed_tls_connection_without_a_client_certificate_names_the_settings(
+    protocol, certificate, error, hinted, tmp_path
+):
+    pem = tmp_path / "client.pem"
+    pem.write_text("x")
+    files = {"ssl_certfile": pem, "ssl_keyfile": pem} if certificate else {}
+    sasl = {"sasl_username": "u", "sasl_password": "p"} if protocol.startswith("SASL") else {}
+    kafka = KafkaSettings(security_protocol=protocol, **files, **sasl)
+    hint = missing_client_certificate_hint(kafka, error)
+    assert ("SEATMETER_KAFKA__SSL_CERTFILE" in hint) is hinted

@@ -84,6 +84,7 @@ SEATMETER_WAREHOUSE__DATABASE: {{ .Values.warehouse.database | quote }}
 SEATMETER_WORKER__DATA_DIR: {{ .Values.worker.dataDir | quote }}
 SEATMETER_WORKER__LOG_LEVEL: {{ .Values.worker.logLevel | quote }}
 SEATMETER_METRICS__PORT: {{ .Values.metrics.port | quote }}
+SEATMETER_METRICS__HOST: {{ .Values.metrics.host | quote }}
 {{- end }}
 
 {{/* Kafka security as env entries for the workers (nothing for PLAINTEXT). */}}

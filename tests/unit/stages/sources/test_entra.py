@@ -334,3 +334,15 @@ record_like = st.fixed_dictionaries(
 @given(st.lists(record_like, max_size=5), st.dictionaries(st.sampled_from(property_keys), json_values, max_size=3))
 def test_mutated_records_end_counted_skipped_or_rejected_never_raise(records, overrides):
     assert_well_formed(decode(body(*records, sign_in(properties=overrides))))
+
+
+@pytest.mark.parametrize(
+    ("properties", "overrides"),
+    [
+        pytest.param({"createdDateTime": "0001-01-01T00:00:00+14:00"}, {}, id="createdDateTime in year 1"),
+        pytest.param({"createdDateTime": None}, {"time": "9999-12-31T23:59:59-14:00"}, id="time in year 9999"),
+    ],
+)
+def test_a_time_no_column_can_hold_is_rejected_not_raised(properties, overrides):
+    decoded = decode(body(sign_in(properties=properties, **overrides)))
+    assert decoded.events == [] and len(decoded.rejections) == 1

@@ -353,3 +353,11 @@ sso_like = st.fixed_dictionaries(
 def test_mutated_sso_events_end_counted_skipped_or_rejected_never_raise(page, overrides):
     assert_well_formed(decode([*page, sso_event(**overrides)]))
     assert_well_formed(decode({"eventType": "com.okta.event_hook", "data": {"events": page}}))
+
+
+@pytest.mark.parametrize(
+    "published", ["0001-01-01T00:00:00+14:00", "9999-12-31T23:59:59-14:00", "1969-07-20T20:17:00Z"]
+)
+def test_a_time_no_column_can_hold_is_rejected_not_raised(published):
+    decoded = decode_okta(record(sso_event(published=published)))
+    assert decoded.events == [] and len(decoded.rejections) == 1

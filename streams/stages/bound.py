@@ -1,0 +1,49 @@
+"""Stage: bounded work per message. A small message can ask for a great deal of work (one 26.6 KB
+envelope of 100 samples with 7-day intervals made 907,210 minute rows); a message beyond these
+limits is dead-lettered whole, with the limit it broke, before anything is computed from it.
+
+The rows a message may produce are counted as the minutes its events' intervals touch: the most
+per-minute rollup contributions it can make, whatever the catalog names them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from schemas.usage import UsageEvent
+from streams.stages.sources.base import SourceDecoded
+
+STAGE = "bound"
+MINUTE_MS = 60_000
+
+
+@dataclass(frozen=True, slots=True)
+class WorkLimits:
+    max_events: int = 10_000
+    max_span_minutes: int = 1440
+    max_rows: int = 20_000
+
+
+DEFAULT_WORK_LIMITS = WorkLimits()
+
+
+def minutes_spanned(event: UsageEvent) -> int:
+    """The most minutes an event's interval can touch (one more than it lasts, unless aligned)."""
+    interval_ms = round(event.interval_seconds * 1000)
+    return 1 if interval_ms <= 0 else -(-interval_ms // MINUTE_MS) + 1
+
+
+def work_problem(decoded: SourceDecoded, limits: WorkLimits) -> str | None:
+    """Why a decoded message asks for too much work, or ``None``."""
+    items = len(decoded.events) + len(decoded.health) + len(decoded.rejections)
+    if items > limits.max_events:
+        return f"message of {items} events exceeds the {limits.max_events} events one message may hold"
+    rows = 0
+    for index, event in enumerate(decoded.events):
+        span = minutes_spanned(event)
+        if span > limits.max_span_minutes:
+            return f"event {index} spans {span} minutes, more than the {limits.max_span_minutes} one event may span"
+        rows += span
+    if rows > limits.max_rows:
+        return f"message would make up to {rows} minute rows, more than the {limits.max_rows} one message may make"
+    return None
