@@ -23,12 +23,27 @@ from schemas.settings import Settings
 from sinks import kafka
 from sinks.kafka_security import connection_failure, describe
 from sinks.migrate import apply_migrations
-from sinks.warehouse import WarehouseInUseError, connect_warehouse
+from sinks.warehouse import connect_warehouse
+from streams.cli_errors import ErrorBoundary
+from streams.pool_view import check_minute
 
 T = TypeVar("T")
 
-cli = typer.Typer(no_args_is_help=True, add_completion=False, help=__doc__)
+cli = typer.Typer(cls=ErrorBoundary, no_args_is_help=True, add_completion=False, help=__doc__)
 console = Console(width=None if sys.stdout.isatty() else 160)
+
+
+@cli.callback()
+def global_options(
+    debug: Annotated[bool, typer.Option("--debug", help="Show the full traceback when a command fails.")] = False,
+) -> None:
+    """A failure prints one or two lines; --debug adds the traceback and debug logging."""
+    if debug:
+        logging.getLogger().setLevel(logging.DEBUG)
+        return
+    # The HTTP client logs each failed attempt; the error boundary reports the failure once.
+    for name in ("urllib3", "clickhouse_connect"):
+        logging.getLogger(name).setLevel(logging.ERROR)
 
 
 class OutputFormat(StrEnum):
@@ -90,21 +105,19 @@ def simulate(
 
 @cli.command()
 def sql(
-    query: Annotated[str, typer.Argument(help="A ClickHouse SQL query.")],
+    query: Annotated[str, typer.Argument(help="A ClickHouse SQL query; a FORMAT clause in it wins over --format.")],
     output: Annotated[OutputFormat, typer.Option("--format", "-f", help="Output format.")] = OutputFormat.table,
 ) -> None:
     """Run a query against the configured warehouse and print the result."""
+    from streams.sql_query import format_clause, formatted_result, result_table
+
     client = _connect()
     try:
-        if output is OutputFormat.table:
-            result = client.query(query)
-            table = Table(*result.column_names)
-            for row in result.result_rows:
-                table.add_row(*(str(v) for v in row))
-            console.print(table)
+        if output is OutputFormat.table and not format_clause(query):
+            console.print(result_table(client, query))
         else:
             fmt = "CSVWithNames" if output is OutputFormat.csv else "JSONEachRow"
-            sys.stdout.write(client.raw_query(query, fmt=fmt).decode())
+            sys.stdout.write(formatted_result(client, query, fmt))
     finally:
         client.close()
 
@@ -296,11 +309,7 @@ def _aiokafka_silenced() -> Iterator[None]:
 
 
 def _connect() -> Client:
-    try:
-        return connect_warehouse(_settings().warehouse)
-    except WarehouseInUseError as exc:
-        console.print(f"[red]{exc}[/red]")
-        raise typer.Exit(2) from exc
+    return connect_warehouse(_settings().warehouse)
 
 
 def main() -> None:
@@ -441,11 +450,7 @@ def replay_command(
     trials). The same files replayed again change nothing; see the README for the file layouts."""
     from streams.offline import replay_files
 
-    try:
-        summary = replay_files(_settings(), source.value, files)
-    except WarehouseInUseError as exc:
-        console.print(f"[red]{exc}[/red]")
-        raise typer.Exit(2) from exc
+    summary = replay_files(_settings(), source.value, files)
     console.print(
         f"replayed {summary.messages:,} messages from {len(files)} file(s) as {summary.topic}: "
         f"{summary.dead_letters:,} dead letters, {summary.late:,} late events set aside, "
@@ -457,7 +462,10 @@ def replay_command(
 def pools_command(
     at: Annotated[
         str,
-        typer.Option(help="The minute to show: now, latest (newest with usage), busiest (most users) or an ISO time."),
+        typer.Option(
+            help="The minute to show: now, latest (newest with usage), busiest (most users) or an ISO time.",
+            parser=check_minute,
+        ),
     ] = "now",
 ) -> None:
     """License pools: seats, seats in use, today's peak and open alerts."""
@@ -476,11 +484,7 @@ def evaluate_alerts_command() -> None:
     publish what changed. For a stopped pipeline (an embedded warehouse a worker holds is locked)."""
     from streams.alert_cli import evaluate_once
 
-    try:
-        changes = evaluate_once(_settings())
-    except WarehouseInUseError as exc:
-        console.print(f"[red]{exc}[/red]")
-        raise typer.Exit(2) from exc
+    changes = evaluate_once(_settings())
     console.print(f"alert evaluation: {len(changes)} alert(s) opened, resolved or updated")
     for alert in changes:
         console.print(f"  {alert.state.value:8} {alert.rule.value:18} {alert.summary}")

@@ -14,6 +14,19 @@ _LATEST = "SELECT max(minute) FROM product_usage_1m_parts"
 _BUSIEST = "SELECT minute FROM product_usage_per_minute GROUP BY minute ORDER BY sum(active_users) DESC, minute LIMIT 1"
 
 
+MINUTE_WORDS = ("now", "latest", "busiest")
+
+
+def check_minute(at: str) -> str:
+    """Refuse what ``resolve_minute`` cannot read, before anything is queried."""
+    if at not in MINUTE_WORDS:
+        try:
+            datetime.fromisoformat(at)
+        except ValueError:
+            raise ValueError(f"expected {', '.join(MINUTE_WORDS)} or an ISO time such as 2026-12-01T09:30") from None
+    return at
+
+
 def resolve_minute(client: Client, at: str) -> datetime:
     """``now`` (the last complete minute), ``latest`` (the newest minute with usage), ``busiest``
     (the minute with the most active users) or an ISO time."""
