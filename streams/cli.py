@@ -165,12 +165,13 @@ def report(
     minutes: Annotated[int, typer.Option(min=1, max=120, help="How many minutes to show.")] = 12,
     products: Annotated[int, typer.Option(min=1, max=20, help="How many products (most used first).")] = 8,
 ) -> None:
-    """Per-product active users per minute, around the busiest minute in the warehouse."""
-    from streams.reports import active_users_per_minute
+    """Users per product per minute around the busiest minute, each source by its best measure:
+    active (agents), running (osquery) or signed in (SSO); every column names its measures."""
+    from streams.reports import users_per_minute
 
     client = _connect()
     try:
-        console.print(active_users_per_minute(client, minutes, products))
+        console.print(users_per_minute(client, minutes, products))
     finally:
         client.close()
 
@@ -384,10 +385,18 @@ cli.add_typer(importer, name="import")
 
 
 FileArgument = Annotated[Path, typer.Argument(exists=True, dir_okay=False, help="A .csv, .yaml/.yml or .json file.")]
+ToWarehouse = Annotated[
+    bool,
+    typer.Option(
+        "--to-warehouse",
+        help="Write straight into the configured warehouse, as a worker would, instead of publishing to Kafka "
+        "(trials and offline replay without a broker).",
+    ),
+]
 
 
 @importer.command("entitlements")
-def import_entitlements(path: FileArgument) -> None:
+def import_entitlements(path: FileArgument, to_warehouse: ToWarehouse = False) -> None:
     """Publish license pools to the compacted entitlements topic, one message per pool.
 
     Pools missing from the file are not deleted.
@@ -396,11 +405,11 @@ def import_entitlements(path: FileArgument) -> None:
 
     settings = _settings()
     pools = _read_or_exit(read_entitlements, path)
-    _publish_reference(settings, settings.kafka.entitlements_topic, to_messages(pools), f"license pools from {path}")
+    _deliver_reference(settings, "entitlements", to_messages(pools), f"license pools from {path}", to_warehouse)
 
 
 @importer.command("directory")
-def import_directory(path: FileArgument) -> None:
+def import_directory(path: FileArgument, to_warehouse: ToWarehouse = False) -> None:
     """Publish people to the compacted directory topic, pseudonymized here, one message per person.
 
     Raw identities never reach Kafka unless SEATMETER_PRIVACY__STORE_RAW_IDENTITIES is true.
@@ -413,7 +422,7 @@ def import_directory(path: FileArgument) -> None:
     people = _read_or_exit(read_directory, path)
     key = load_pseudonym_key(settings.privacy)
     messages = to_messages(people, key, keep_display_name=settings.privacy.store_raw_identities)
-    _publish_reference(settings, settings.kafka.directory_topic, messages, f"people from {path}")
+    _deliver_reference(settings, "directory", messages, f"people from {path}", to_warehouse)
 
 
 def _read_or_exit(read: Callable[[Path], list[T]], path: Path) -> list[T]:
@@ -426,7 +435,18 @@ def _read_or_exit(read: Callable[[Path], list[T]], path: Path) -> list[T]:
         raise typer.Exit(1) from exc
 
 
-def _publish_reference(settings: Settings, topic: str, messages: list[tuple[bytes, bytes]], what: str) -> None:
+def _deliver_reference(
+    settings: Settings, source: str, messages: list[tuple[bytes, bytes]], what: str, to_warehouse: bool
+) -> None:
+    """To the source's compacted topic, or with ``--to-warehouse`` through the worker's decoder and
+    writer into the warehouse."""
+    if to_warehouse:
+        from streams.reference_import import import_into_warehouse
+
+        table = import_into_warehouse(settings, source, messages)
+        console.print(f"wrote {len(messages):,} {what} to the warehouse table {table}")
+        return
+    topic = settings.kafka.entitlements_topic if source == "entitlements" else settings.kafka.directory_topic
     _on_kafka(settings, kafka.ensure_topics(settings.kafka, kafka.pipeline_topics(settings.kafka)))
     _on_kafka(settings, kafka.produce(settings.kafka, topic, messages))
     console.print(f"published {len(messages):,} {what} to {topic}")
@@ -482,12 +502,12 @@ def pools_command(
 def evaluate_alerts_command() -> None:
     """Evaluate the alert rules once, as the leader worker does every few seconds; record and
     publish what changed. For a stopped pipeline (an embedded warehouse a worker holds is locked)."""
-    from streams.alert_cli import evaluate_once
+    from streams.alert_cli import change_line, evaluate_once
 
     changes = evaluate_once(_settings())
     console.print(f"alert evaluation: {len(changes)} alert(s) opened, resolved or updated")
     for alert in changes:
-        console.print(f"  {alert.state.value:8} {alert.rule.value:18} {alert.summary}")
+        console.print(f"  {change_line(alert)}", markup=False, highlight=False)
 
 
 @cli.command("alerts")
