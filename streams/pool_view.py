@@ -85,7 +85,11 @@ def unlicensed_use(client: Client, since: datetime) -> Table | str:
     result = client.query(_UNLICENSED, parameters={"since": since})
     if not result.result_rows:
         return "no unlicensed use: every licensable product in use is covered by a license pool"
-    table = Table(*result.column_names, title=f"Unlicensed use since {since:%Y-%m-%d} (no license pool covers these)")
+    title = (
+        f"Unlicensed use since {since:%Y-%m-%d} (no license pool covers these). Users and devices: every "
+        "session, whether active (agents), running (osquery) or signed in (SSO); active hours: agents only"
+    )
+    table = Table(*result.column_names, title=title)
     for row in result.result_rows:
         table.add_row(*(str(v) for v in row))
     return table
