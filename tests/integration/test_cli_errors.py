@@ -104,3 +104,18 @@ def test_an_empty_warehouse_and_no_broker_end_in_plain_lines(path, command, tmp_
     assert not any(mark in done.stdout + done.stderr for mark in TRACEBACK_MARKS), done.stdout + done.stderr
     if done.returncode != 0:
         assert_plain_failure(done.stderr, done.returncode, " ".join(args))
+    else:
+        assert not done.stderr.strip(), f"{' '.join(args)} succeeds but writes to stderr:\n{done.stderr}"
+
+
+def test_debug_shows_the_traceback(tmp_path):
+    env = {**os.environ, "SEATMETER_WAREHOUSE__URL": f"chdb://{tmp_path / 'empty'}"}
+    query = "SELECT no_such_column FROM usage_sessions"
+    plain = subprocess.run([SEATMETER, "sql", query], env=env, cwd=tmp_path, capture_output=True, text=True)
+    debug = subprocess.run([SEATMETER, "--debug", "sql", query], env=env, cwd=tmp_path, capture_output=True, text=True)
+    assert plain.stderr.splitlines() == [
+        "error: warehouse: Unknown table expression identifier 'usage_sessions' (UNKNOWN_TABLE); "
+        "if this warehouse is new, run `seatmeter migrate` first"
+    ]
+    assert debug.returncode != 0
+    assert any(mark in debug.stdout + debug.stderr for mark in TRACEBACK_MARKS)
