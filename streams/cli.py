@@ -2,29 +2,27 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import sys
 import time
-from collections.abc import Callable, Coroutine, Iterator
-from contextlib import contextmanager
 from datetime import UTC, date, datetime, timedelta
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, Any, NoReturn, TypeVar
+from typing import Annotated, TypeVar
 
 import typer
-from aiokafka.errors import KafkaConnectionError, KafkaError
+from aiokafka.errors import KafkaError
 from clickhouse_connect.driver.client import Client
 from rich.console import Console
 from rich.table import Table
 
 from schemas.settings import Settings
 from sinks import kafka
-from sinks.kafka_security import connection_failure, describe
 from sinks.migrate import apply_migrations
 from sinks.warehouse import connect_warehouse
 from streams.cli_errors import ErrorBoundary
+from streams.cli_kafka import exit_refused, on_kafka
+from streams.import_cli import importer
 from streams.pool_view import check_minute
 
 T = TypeVar("T")
@@ -65,7 +63,7 @@ def worker() -> None:
     try:
         run_worker(settings)
     except KafkaError as exc:
-        _exit_refused(settings, exc)
+        exit_refused(settings, exc)
 
 
 @cli.command()
@@ -90,8 +88,8 @@ def simulate(
     settings = _settings()
     when = date.fromisoformat(day) if day else (datetime.now(UTC) - timedelta(days=1)).date()
     traffic = simulate_day(seed, devices, when)
-    _on_kafka(settings, kafka.ensure_topics(settings.kafka, kafka.pipeline_topics(settings.kafka)))
-    _on_kafka(settings, kafka.produce(settings.kafka, settings.kafka.agent_topic, traffic.messages))
+    on_kafka(settings, kafka.ensure_topics(settings.kafka, kafka.pipeline_topics(settings.kafka)))
+    on_kafka(settings, kafka.produce(settings.kafka, settings.kafka.agent_topic, traffic.messages))
     console.print(
         f"sent {traffic.events:,} events in {len(traffic.messages):,} messages from {devices} devices "
         f"to {settings.kafka.agent_topic} ({traffic.first_event:%Y-%m-%d %H:%M} to "
@@ -134,7 +132,7 @@ def lag(
         behind = {
             f"{topic}[{partition}]": count
             for topic in kafka.consumed_topics(settings.kafka)
-            for partition, count in _on_kafka(
+            for partition, count in on_kafka(
                 settings, kafka.consumer_group_lag(settings.kafka, settings.worker.app_id, topic)
             ).items()
         }
@@ -246,9 +244,9 @@ def _send_correction(settings: Settings, key: bytes, value: bytes | None) -> str
     from streams.catalog_source import topic_catalog_version
 
     topic = settings.catalog.topic
-    _on_kafka(settings, kafka.ensure_topics(settings.kafka, [kafka.catalog_topic(topic, settings.kafka)]))
-    _on_kafka(settings, kafka.produce(settings.kafka, topic, [(key, value)]))
-    return topic_catalog_version(_on_kafka(settings, kafka.read_to_end(settings.kafka, topic)), topic)
+    on_kafka(settings, kafka.ensure_topics(settings.kafka, [kafka.catalog_topic(topic, settings.kafka)]))
+    on_kafka(settings, kafka.produce(settings.kafka, topic, [(key, value)]))
+    return topic_catalog_version(on_kafka(settings, kafka.read_to_end(settings.kafka, topic)), topic)
 
 
 @cli.command("shadow-it")
@@ -274,41 +272,6 @@ def shadow_it_report(
         client.close()
 
 
-def _on_kafka(settings: Settings, work: Coroutine[Any, Any, T]) -> T:
-    """Run one Kafka call; a broker that cannot be reached or refuses us (a wrong password, an
-    untrusted certificate) ends the command with one line on stderr and exit code 3."""
-    with _aiokafka_silenced():
-        try:
-            return asyncio.run(work)
-        except (KafkaError, OSError) as exc:
-            _exit_refused(settings, exc)
-
-
-def _exit_refused(settings: Settings, exc: Exception) -> NoReturn:
-    # The one line below is the report: aiokafka (and asyncio, for the probe's closed
-    # connection) would otherwise log the same failure again as tracebacks on the way out.
-    for name in ("aiokafka", "asyncio"):
-        logging.getLogger(name).setLevel(logging.CRITICAL + 1)
-    if isinstance(exc, KafkaConnectionError):
-        reason = asyncio.run(connection_failure(settings.kafka))
-    else:
-        reason = " ".join(str(exc).split()) or type(exc).__name__
-    typer.echo(f"error: Kafka at {describe(settings.kafka)}: {reason}", err=True)
-    raise typer.Exit(3) from None
-
-
-@contextmanager
-def _aiokafka_silenced() -> Iterator[None]:
-    """aiokafka logs every failed connection attempt; ``_on_kafka`` reports the reason once."""
-    logger = logging.getLogger("aiokafka")
-    level = logger.level
-    logger.setLevel(logging.CRITICAL)
-    try:
-        yield
-    finally:
-        logger.setLevel(level)
-
-
 def _connect() -> Client:
     return connect_warehouse(_settings().warehouse)
 
@@ -320,6 +283,7 @@ def main() -> None:
 
 dlq = typer.Typer(no_args_is_help=True, help="Dead letters: replay them after a fix.")
 cli.add_typer(dlq, name="dlq")
+cli.add_typer(importer, name="import")
 
 
 @dlq.command("replay")
@@ -341,7 +305,7 @@ def dlq_replay(
     records = [
         record
         for topic in settings.kafka.usage_topics
-        for record in _on_kafka(settings, kafka.read_to_end(settings.kafka, topic + settings.kafka.dead_letter_suffix))
+        for record in on_kafka(settings, kafka.read_to_end(settings.kafka, topic + settings.kafka.dead_letter_suffix))
     ]
     sealer = Sealer(load_pseudonym_key(settings.privacy))
     plan = plan_replay(records, ReplayFilter(stage, reason_contains), sealer)
@@ -351,7 +315,7 @@ def dlq_replay(
     for topic in sorted({r.topic for r in plan}):
         chosen = [r for r in plan if r.topic == topic]
         messages = [(r.key, r.value) for r in chosen]
-        _on_kafka(settings, kafka.produce(settings.kafka, topic, messages, [r.headers for r in chosen]))
+        on_kafka(settings, kafka.produce(settings.kafka, topic, messages, [r.headers for r in chosen]))
         console.print(f"replayed {len(chosen):,} to {topic}")
 
 
@@ -378,78 +342,6 @@ def fingerprint_command(
     for line in fingerprint_lines(matcher, sys.stdin.buffer, explain=explain):
         out.write(line + b"\n")
     out.flush()
-
-
-importer = typer.Typer(no_args_is_help=True, help="Import reference data kept in spreadsheets (CSV or YAML).")
-cli.add_typer(importer, name="import")
-
-
-FileArgument = Annotated[Path, typer.Argument(exists=True, dir_okay=False, help="A .csv, .yaml/.yml or .json file.")]
-ToWarehouse = Annotated[
-    bool,
-    typer.Option(
-        "--to-warehouse",
-        help="Write straight into the configured warehouse, as a worker would, instead of publishing to Kafka "
-        "(trials and offline replay without a broker).",
-    ),
-]
-
-
-@importer.command("entitlements")
-def import_entitlements(path: FileArgument, to_warehouse: ToWarehouse = False) -> None:
-    """Publish license pools to the compacted entitlements topic, one message per pool.
-
-    Pools missing from the file are not deleted.
-    """
-    from streams.importers import read_entitlements, to_messages
-
-    settings = _settings()
-    pools = _read_or_exit(read_entitlements, path)
-    _deliver_reference(settings, "entitlements", to_messages(pools), f"license pools from {path}", to_warehouse)
-
-
-@importer.command("directory")
-def import_directory(path: FileArgument, to_warehouse: ToWarehouse = False) -> None:
-    """Publish people to the compacted directory topic, pseudonymized here, one message per person.
-
-    Raw identities never reach Kafka unless SEATMETER_PRIVACY__STORE_RAW_IDENTITIES is true.
-    People missing from the file are not deleted.
-    """
-    from streams.importers import read_directory, to_messages
-    from streams.keys import load_pseudonym_key
-
-    settings = _settings()
-    people = _read_or_exit(read_directory, path)
-    key = load_pseudonym_key(settings.privacy)
-    messages = to_messages(people, key, keep_display_name=settings.privacy.store_raw_identities)
-    _deliver_reference(settings, "directory", messages, f"people from {path}", to_warehouse)
-
-
-def _read_or_exit(read: Callable[[Path], list[T]], path: Path) -> list[T]:
-    from streams.importers import ReferenceImportError
-
-    try:
-        return read(path)
-    except ReferenceImportError as exc:
-        console.print(f"[red]{exc}[/red]")
-        raise typer.Exit(1) from exc
-
-
-def _deliver_reference(
-    settings: Settings, source: str, messages: list[tuple[bytes, bytes]], what: str, to_warehouse: bool
-) -> None:
-    """To the source's compacted topic, or with ``--to-warehouse`` through the worker's decoder and
-    writer into the warehouse."""
-    if to_warehouse:
-        from streams.reference_import import import_into_warehouse
-
-        table = import_into_warehouse(settings, source, messages)
-        console.print(f"wrote {len(messages):,} {what} to the warehouse table {table}")
-        return
-    topic = settings.kafka.entitlements_topic if source == "entitlements" else settings.kafka.directory_topic
-    _on_kafka(settings, kafka.ensure_topics(settings.kafka, kafka.pipeline_topics(settings.kafka)))
-    _on_kafka(settings, kafka.produce(settings.kafka, topic, messages))
-    console.print(f"published {len(messages):,} {what} to {topic}")
 
 
 class ReplaySource(StrEnum):
