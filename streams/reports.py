@@ -20,7 +20,7 @@ MEASURES_NOTE = "active: agents measured use; running: osquery saw it running; s
 
 def users_per_minute(client: Client, minutes: int, products: int) -> Table | str:
     """A minute-by-product grid of users, centred on the fleet's busiest minute. Each source counts
-    by the best measure it has, and every column names the measures its figures rest on."""
+    by the best measure it has; the first row names the measures each column rests on."""
     peak_rows = client.query(_PEAK, parameters=_ALL_TIME).result_rows
     if not peak_rows:
         return "the warehouse holds no product usage yet"
@@ -35,8 +35,8 @@ def users_per_minute(client: Client, minutes: int, products: int) -> Table | str
     top = sorted(totals, key=lambda p: (-totals[p], p))[:products]
     grid = {(minute, product): users for minute, product, users, _ in cells}
     title = f"Users per product per minute, {peak:%Y-%m-%d} UTC, around the busiest minute ({peak:%H:%M})"
-    table = Table("minute", *(f"{p} ({', '.join(sorted(measures[p]))})" for p in top), title=title)
-    table.caption = MEASURES_NOTE
+    table = Table("minute", *top, title=title, caption=MEASURES_NOTE)
+    table.add_row("measure", *(", ".join(sorted(measures[p])) for p in top), style="italic", end_section=True)
     for offset in range(minutes):
         minute = _shift(window["start"], offset)
         table.add_row(f"{minute:%H:%M}", *(str(grid.get((minute, p), 0)) for p in top))
