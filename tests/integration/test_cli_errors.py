@@ -119,3 +119,51 @@ def test_debug_shows_the_traceback(tmp_path):
     ]
     assert debug.returncode != 0
     assert any(mark in debug.stdout + debug.stderr for mark in TRACEBACK_MARKS)
+
+
+@pytest.mark.parametrize(
+    ("args", "env", "first_line"),
+    [
+        pytest.param(
+            ["pools"], {}, "error: warehouse: Unknown table expression identifier 'license_pools'", id="pools"
+        ),
+        pytest.param(
+            ["report"],
+            {},
+            "error: warehouse: Unknown table expression identifier 'product_usage_1m_parts'",
+            id="report",
+        ),
+        pytest.param(
+            ["pools", "--at", "yesterday"],
+            {},
+            "error: Invalid value for '--at': expected now, latest, busiest or an ISO time",
+            id="pools --at yesterday",
+        ),
+        pytest.param(
+            ["lag"],
+            {"SEATMETER_KAFKA__SECURITY_PROTOCOL": "SASL_SSL"},
+            "error: invalid SEATMETER_KAFKA: security_protocol SASL_SSL needs sasl_username and sasl_password",
+            id="refused Kafka security settings",
+        ),
+        pytest.param(
+            ["pools"],
+            {"SEATMETER_WAREHOUSE__URL": "http://127.0.0.1:1"},
+            "error: cannot reach the warehouse: Connection refused",
+            id="unreachable warehouse",
+        ),
+        pytest.param(
+            ["simulate", "--devices", "0"],
+            {},
+            "error: Invalid value for '--devices': Input should be greater than or equal to 1",
+            id="an option out of range",
+        ),
+    ],
+)
+def test_the_mistakes_of_issue_11_end_in_one_line(tmp_path, args, env, first_line):
+    env = {"SEATMETER_WAREHOUSE__URL": f"chdb://{tmp_path / 'empty'}", **env}
+    done = subprocess.run(
+        [SEATMETER, *args], env={**os.environ, **env}, cwd=tmp_path, capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode != 0
+    assert len(done.stderr.strip().splitlines()) == 1, done.stderr
+    assert done.stderr.startswith(first_line), done.stderr
