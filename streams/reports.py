@@ -21,10 +21,9 @@ MEASURES_NOTE = "active: agents measured use; running: osquery saw it running; s
 def users_per_minute(client: Client, minutes: int, products: int) -> Table | str:
     """A minute-by-product grid of users, centred on the fleet's busiest minute. Each source counts
     by the best measure it has; the first row names the measures each column rests on."""
-    peak_rows = client.query(_PEAK, parameters=_ALL_TIME).result_rows
-    if not peak_rows:
+    peak = busiest_minute(client)
+    if peak is None:
         return "the warehouse holds no product usage yet"
-    peak = peak_rows[0][0]
     window = {"start": _shift(peak, -(minutes // 2)), "end": _shift(peak, minutes - minutes // 2 - 1)}
     cells = client.query(_USERS, parameters=window).result_rows
     totals: dict[str, int] = {}
@@ -41,6 +40,12 @@ def users_per_minute(client: Client, minutes: int, products: int) -> Table | str
         minute = _shift(window["start"], offset)
         table.add_row(f"{minute:%H:%M}", *(str(grid.get((minute, p), 0)) for p in top))
     return table
+
+
+def busiest_minute(client: Client) -> datetime | None:
+    """The minute with the most users, each source counted by its best measure."""
+    rows = client.query(_PEAK, parameters=_ALL_TIME).result_rows
+    return rows[0][0] if rows else None
 
 
 def _shift(moment: datetime, minutes: int) -> datetime:

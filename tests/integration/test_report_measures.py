@@ -13,6 +13,7 @@ from rich.table import Table
 
 from schemas.settings import WarehouseSettings
 from sinks.warehouse import connect_warehouse
+from streams.pool_view import resolve_minute
 from streams.reports import ApprovalRules, shadow_it, users_per_minute
 from streams.stages.fingerprint import load_catalog
 
@@ -71,3 +72,13 @@ def test_shadow_it_lists_an_unknown_tool_that_osquery_saw_running(tmp_path):
     row = listed["software"].index("labtool.exe")
     assert (listed["users"][row], listed["devices"][row], listed["measure"][row]) == ("1", "1", "running")
     assert listed["hours"][row] == "0.250"
+
+
+def test_the_busiest_minute_of_an_osquery_fleet_is_where_its_processes_ran(tmp_path):
+    warehouse = replayed(tmp_path, "osquery", FIXTURES / "osquery" / "windows_snapshot.json")
+    client = connect_warehouse(WarehouseSettings(url=f"chdb://{warehouse}"))
+    try:
+        busiest = resolve_minute(client, "busiest")
+    finally:
+        client.close()
+    assert busiest == datetime(2026, 11, 27, 9, 0, tzinfo=UTC)  # the sighting covers 09:00 to 09:15
