@@ -16,6 +16,14 @@ from streams.alerting import AlertEvaluator
 from streams.stages.alert_format import alert_message, alertmanager_payload
 
 
+def change_line(alert: Alert) -> str:
+    """One alert change as ``evaluate-alerts`` prints it: two episodes of one rule and subject
+    differ by when they opened and resolved."""
+    resolved = f", resolved {alert.resolved_at:%Y-%m-%d %H:%M}" if alert.resolved_at else ""
+    opened = f"opened {alert.opened_at:%Y-%m-%d %H:%M}{resolved}"
+    return f"{alert.state.value:8} {alert.rule.value:18} {opened}: {alert.summary}"
+
+
 def evaluate_once(settings: Settings) -> list[Alert]:
     warehouse = Warehouse(settings.warehouse)
     warehouse.open_blocking()

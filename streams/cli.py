@@ -2,33 +2,46 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import sys
 import time
-from collections.abc import Callable, Coroutine, Iterator
-from contextlib import contextmanager
 from datetime import UTC, date, datetime, timedelta
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, Any, NoReturn, TypeVar
+from typing import Annotated, TypeVar
 
 import typer
-from aiokafka.errors import KafkaConnectionError, KafkaError
+from aiokafka.errors import KafkaError
 from clickhouse_connect.driver.client import Client
 from rich.console import Console
 from rich.table import Table
 
 from schemas.settings import Settings
 from sinks import kafka
-from sinks.kafka_security import connection_failure, describe
 from sinks.migrate import apply_migrations
-from sinks.warehouse import WarehouseInUseError, connect_warehouse
+from sinks.warehouse import connect_warehouse
+from streams.cli_errors import ErrorBoundary
+from streams.cli_kafka import exit_refused, on_kafka
+from streams.import_cli import importer
+from streams.pool_view import check_minute
 
 T = TypeVar("T")
 
-cli = typer.Typer(no_args_is_help=True, add_completion=False, help=__doc__)
+cli = typer.Typer(cls=ErrorBoundary, no_args_is_help=True, add_completion=False, help=__doc__)
 console = Console(width=None if sys.stdout.isatty() else 160)
+
+
+@cli.callback()
+def global_options(
+    debug: Annotated[bool, typer.Option("--debug", help="Show the full traceback when a command fails.")] = False,
+) -> None:
+    """A failure prints one or two lines; --debug adds the traceback and debug logging."""
+    if debug:
+        logging.getLogger().setLevel(logging.DEBUG)
+        return
+    # The HTTP client logs each failed attempt; the error boundary reports the failure once.
+    for name in ("urllib3", "clickhouse_connect"):
+        logging.getLogger(name).setLevel(logging.ERROR)
 
 
 class OutputFormat(StrEnum):
@@ -50,7 +63,7 @@ def worker() -> None:
     try:
         run_worker(settings)
     except KafkaError as exc:
-        _exit_refused(settings, exc)
+        exit_refused(settings, exc)
 
 
 @cli.command()
@@ -75,8 +88,8 @@ def simulate(
     settings = _settings()
     when = date.fromisoformat(day) if day else (datetime.now(UTC) - timedelta(days=1)).date()
     traffic = simulate_day(seed, devices, when)
-    _on_kafka(settings, kafka.ensure_topics(settings.kafka, kafka.pipeline_topics(settings.kafka)))
-    _on_kafka(settings, kafka.produce(settings.kafka, settings.kafka.agent_topic, traffic.messages))
+    on_kafka(settings, kafka.ensure_topics(settings.kafka, kafka.pipeline_topics(settings.kafka)))
+    on_kafka(settings, kafka.produce(settings.kafka, settings.kafka.agent_topic, traffic.messages))
     console.print(
         f"sent {traffic.events:,} events in {len(traffic.messages):,} messages from {devices} devices "
         f"to {settings.kafka.agent_topic} ({traffic.first_event:%Y-%m-%d %H:%M} to "
@@ -90,21 +103,19 @@ def simulate(
 
 @cli.command()
 def sql(
-    query: Annotated[str, typer.Argument(help="A ClickHouse SQL query.")],
+    query: Annotated[str, typer.Argument(help="A ClickHouse SQL query; a FORMAT clause in it wins over --format.")],
     output: Annotated[OutputFormat, typer.Option("--format", "-f", help="Output format.")] = OutputFormat.table,
 ) -> None:
     """Run a query against the configured warehouse and print the result."""
+    from streams.sql_query import format_clause, formatted_result, result_table
+
     client = _connect()
     try:
-        if output is OutputFormat.table:
-            result = client.query(query)
-            table = Table(*result.column_names)
-            for row in result.result_rows:
-                table.add_row(*(str(v) for v in row))
-            console.print(table)
+        if output is OutputFormat.table and not format_clause(query):
+            console.print(result_table(client, query))
         else:
             fmt = "CSVWithNames" if output is OutputFormat.csv else "JSONEachRow"
-            sys.stdout.write(client.raw_query(query, fmt=fmt).decode())
+            sys.stdout.write(formatted_result(client, query, fmt))
     finally:
         client.close()
 
@@ -121,7 +132,7 @@ def lag(
         behind = {
             f"{topic}[{partition}]": count
             for topic in kafka.consumed_topics(settings.kafka)
-            for partition, count in _on_kafka(
+            for partition, count in on_kafka(
                 settings, kafka.consumer_group_lag(settings.kafka, settings.worker.app_id, topic)
             ).items()
         }
@@ -152,12 +163,13 @@ def report(
     minutes: Annotated[int, typer.Option(min=1, max=120, help="How many minutes to show.")] = 12,
     products: Annotated[int, typer.Option(min=1, max=20, help="How many products (most used first).")] = 8,
 ) -> None:
-    """Per-product active users per minute, around the busiest minute in the warehouse."""
-    from streams.reports import active_users_per_minute
+    """Users per product per minute around the busiest minute, each source by its best measure:
+    active (agents), running (osquery) or signed in (SSO); every column names its measures."""
+    from streams.reports import users_per_minute
 
     client = _connect()
     try:
-        console.print(active_users_per_minute(client, minutes, products))
+        console.print(users_per_minute(client, minutes, products))
     finally:
         client.close()
 
@@ -232,9 +244,9 @@ def _send_correction(settings: Settings, key: bytes, value: bytes | None) -> str
     from streams.catalog_source import topic_catalog_version
 
     topic = settings.catalog.topic
-    _on_kafka(settings, kafka.ensure_topics(settings.kafka, [kafka.catalog_topic(topic, settings.kafka)]))
-    _on_kafka(settings, kafka.produce(settings.kafka, topic, [(key, value)]))
-    return topic_catalog_version(_on_kafka(settings, kafka.read_to_end(settings.kafka, topic)), topic)
+    on_kafka(settings, kafka.ensure_topics(settings.kafka, [kafka.catalog_topic(topic, settings.kafka)]))
+    on_kafka(settings, kafka.produce(settings.kafka, topic, [(key, value)]))
+    return topic_catalog_version(on_kafka(settings, kafka.read_to_end(settings.kafka, topic)), topic)
 
 
 @cli.command("shadow-it")
@@ -260,47 +272,8 @@ def shadow_it_report(
         client.close()
 
 
-def _on_kafka(settings: Settings, work: Coroutine[Any, Any, T]) -> T:
-    """Run one Kafka call; a broker that cannot be reached or refuses us (a wrong password, an
-    untrusted certificate) ends the command with one line on stderr and exit code 3."""
-    with _aiokafka_silenced():
-        try:
-            return asyncio.run(work)
-        except (KafkaError, OSError) as exc:
-            _exit_refused(settings, exc)
-
-
-def _exit_refused(settings: Settings, exc: Exception) -> NoReturn:
-    # The one line below is the report: aiokafka (and asyncio, for the probe's closed
-    # connection) would otherwise log the same failure again as tracebacks on the way out.
-    for name in ("aiokafka", "asyncio"):
-        logging.getLogger(name).setLevel(logging.CRITICAL + 1)
-    if isinstance(exc, KafkaConnectionError):
-        reason = asyncio.run(connection_failure(settings.kafka))
-    else:
-        reason = " ".join(str(exc).split()) or type(exc).__name__
-    typer.echo(f"error: Kafka at {describe(settings.kafka)}: {reason}", err=True)
-    raise typer.Exit(3) from None
-
-
-@contextmanager
-def _aiokafka_silenced() -> Iterator[None]:
-    """aiokafka logs every failed connection attempt; ``_on_kafka`` reports the reason once."""
-    logger = logging.getLogger("aiokafka")
-    level = logger.level
-    logger.setLevel(logging.CRITICAL)
-    try:
-        yield
-    finally:
-        logger.setLevel(level)
-
-
 def _connect() -> Client:
-    try:
-        return connect_warehouse(_settings().warehouse)
-    except WarehouseInUseError as exc:
-        console.print(f"[red]{exc}[/red]")
-        raise typer.Exit(2) from exc
+    return connect_warehouse(_settings().warehouse)
 
 
 def main() -> None:
@@ -310,6 +283,7 @@ def main() -> None:
 
 dlq = typer.Typer(no_args_is_help=True, help="Dead letters: replay them after a fix.")
 cli.add_typer(dlq, name="dlq")
+cli.add_typer(importer, name="import")
 
 
 @dlq.command("replay")
@@ -331,7 +305,7 @@ def dlq_replay(
     records = [
         record
         for topic in settings.kafka.usage_topics
-        for record in _on_kafka(settings, kafka.read_to_end(settings.kafka, topic + settings.kafka.dead_letter_suffix))
+        for record in on_kafka(settings, kafka.read_to_end(settings.kafka, topic + settings.kafka.dead_letter_suffix))
     ]
     sealer = Sealer(load_pseudonym_key(settings.privacy))
     plan = plan_replay(records, ReplayFilter(stage, reason_contains), sealer)
@@ -341,7 +315,7 @@ def dlq_replay(
     for topic in sorted({r.topic for r in plan}):
         chosen = [r for r in plan if r.topic == topic]
         messages = [(r.key, r.value) for r in chosen]
-        _on_kafka(settings, kafka.produce(settings.kafka, topic, messages, [r.headers for r in chosen]))
+        on_kafka(settings, kafka.produce(settings.kafka, topic, messages, [r.headers for r in chosen]))
         console.print(f"replayed {len(chosen):,} to {topic}")
 
 
@@ -371,59 +345,6 @@ def fingerprint_command(
     out.flush()
 
 
-importer = typer.Typer(no_args_is_help=True, help="Import reference data kept in spreadsheets (CSV or YAML).")
-cli.add_typer(importer, name="import")
-
-
-FileArgument = Annotated[Path, typer.Argument(exists=True, dir_okay=False, help="A .csv, .yaml/.yml or .json file.")]
-
-
-@importer.command("entitlements")
-def import_entitlements(path: FileArgument) -> None:
-    """Publish license pools to the compacted entitlements topic, one message per pool.
-
-    Pools missing from the file are not deleted.
-    """
-    from streams.importers import read_entitlements, to_messages
-
-    settings = _settings()
-    pools = _read_or_exit(read_entitlements, path)
-    _publish_reference(settings, settings.kafka.entitlements_topic, to_messages(pools), f"license pools from {path}")
-
-
-@importer.command("directory")
-def import_directory(path: FileArgument) -> None:
-    """Publish people to the compacted directory topic, pseudonymized here, one message per person.
-
-    Raw identities never reach Kafka unless SEATMETER_PRIVACY__STORE_RAW_IDENTITIES is true.
-    People missing from the file are not deleted.
-    """
-    from streams.importers import read_directory, to_messages
-    from streams.keys import load_pseudonym_key
-
-    settings = _settings()
-    people = _read_or_exit(read_directory, path)
-    key = load_pseudonym_key(settings.privacy)
-    messages = to_messages(people, key, keep_display_name=settings.privacy.store_raw_identities)
-    _publish_reference(settings, settings.kafka.directory_topic, messages, f"people from {path}")
-
-
-def _read_or_exit(read: Callable[[Path], list[T]], path: Path) -> list[T]:
-    from streams.importers import ReferenceImportError
-
-    try:
-        return read(path)
-    except ReferenceImportError as exc:
-        console.print(f"[red]{exc}[/red]")
-        raise typer.Exit(1) from exc
-
-
-def _publish_reference(settings: Settings, topic: str, messages: list[tuple[bytes, bytes]], what: str) -> None:
-    _on_kafka(settings, kafka.ensure_topics(settings.kafka, kafka.pipeline_topics(settings.kafka)))
-    _on_kafka(settings, kafka.produce(settings.kafka, topic, messages))
-    console.print(f"published {len(messages):,} {what} to {topic}")
-
-
 class ReplaySource(StrEnum):
     agent = "agent"
     osquery = "osquery"
@@ -442,11 +363,7 @@ def replay_command(
     trials). The same files replayed again change nothing; see the README for the file layouts."""
     from streams.offline import replay_files
 
-    try:
-        summary = replay_files(_settings(), source.value, files)
-    except WarehouseInUseError as exc:
-        console.print(f"[red]{exc}[/red]")
-        raise typer.Exit(2) from exc
+    summary = replay_files(_settings(), source.value, files)
     console.print(
         f"replayed {summary.messages:,} messages from {len(files)} file(s) as {summary.topic}: "
         f"{summary.dead_letters:,} dead letters, {summary.late:,} late events set aside, "
@@ -458,7 +375,10 @@ def replay_command(
 def pools_command(
     at: Annotated[
         str,
-        typer.Option(help="The minute to show: now, latest (newest with usage), busiest (most users) or an ISO time."),
+        typer.Option(
+            help="The minute to show: now, latest (newest with usage), busiest (most users) or an ISO time.",
+            parser=check_minute,
+        ),
     ] = "now",
 ) -> None:
     """License pools: seats, seats in use, today's peak and open alerts."""
@@ -475,16 +395,12 @@ def pools_command(
 def evaluate_alerts_command() -> None:
     """Evaluate the alert rules once, as the leader worker does every few seconds; record and
     publish what changed. For a stopped pipeline (an embedded warehouse a worker holds is locked)."""
-    from streams.alert_cli import evaluate_once
+    from streams.alert_cli import change_line, evaluate_once
 
-    try:
-        changes = evaluate_once(_settings())
-    except WarehouseInUseError as exc:
-        console.print(f"[red]{exc}[/red]")
-        raise typer.Exit(2) from exc
+    changes = evaluate_once(_settings())
     console.print(f"alert evaluation: {len(changes)} alert(s) opened, resolved or updated")
     for alert in changes:
-        console.print(f"  {alert.state.value:8} {alert.rule.value:18} {alert.summary}")
+        console.print(f"  {change_line(alert)}", markup=False, highlight=False)
 
 
 @cli.command("alerts")

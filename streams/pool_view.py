@@ -8,20 +8,33 @@ from importlib import resources
 from clickhouse_connect.driver.client import Client
 from rich.table import Table
 
+from streams.reports import busiest_minute
+
 _SQL = resources.files("streams.reports_sql").joinpath("license_pools.sql").read_text(encoding="utf-8")
 _ALERTS = resources.files("streams.reports_sql").joinpath("alerts.sql").read_text(encoding="utf-8")
 _LATEST = "SELECT max(minute) FROM product_usage_1m_parts"
-_BUSIEST = "SELECT minute FROM product_usage_per_minute GROUP BY minute ORDER BY sum(active_users) DESC, minute LIMIT 1"
+
+
+MINUTE_WORDS = ("now", "latest", "busiest")
+
+
+def check_minute(at: str) -> str:
+    """Refuse what ``resolve_minute`` cannot read, before anything is queried."""
+    if at not in MINUTE_WORDS:
+        try:
+            datetime.fromisoformat(at)
+        except ValueError:
+            raise ValueError(f"expected {', '.join(MINUTE_WORDS)} or an ISO time such as 2026-12-01T09:30") from None
+    return at
 
 
 def resolve_minute(client: Client, at: str) -> datetime:
     """``now`` (the last complete minute), ``latest`` (the newest minute with usage), ``busiest``
-    (the minute with the most active users) or an ISO time."""
+    (the minute with the most users, each source by its best measure) or an ISO time."""
     if at == "now":
         return datetime.now(UTC).replace(second=0, microsecond=0) - timedelta(minutes=1)
     if at in ("latest", "busiest"):
-        rows = client.query(_LATEST if at == "latest" else _BUSIEST).result_rows
-        latest = rows[0][0] if rows else None
+        latest = _latest(client) if at == "latest" else busiest_minute(client)
         if latest is None or latest.year < 2000:
             return resolve_minute(client, "now")
         return datetime(latest.year, latest.month, latest.day, latest.hour, latest.minute, tzinfo=UTC)
@@ -29,12 +42,20 @@ def resolve_minute(client: Client, at: str) -> datetime:
     return (moment if moment.tzinfo else moment.replace(tzinfo=UTC)).astimezone(UTC).replace(second=0, microsecond=0)
 
 
+def _latest(client: Client) -> datetime | None:
+    rows = client.query(_LATEST).result_rows
+    return rows[0][0] if rows else None
+
+
 def license_pool_view(client: Client, at: datetime) -> Table | str:
     day_start = at.replace(hour=0, minute=0)
     params = {"at": at.replace(tzinfo=None), "day_start": day_start.replace(tzinfo=None)}
     result = client.query(_SQL, parameters=params)
     if not result.result_rows:
-        return "no license pools yet: publish entitlements with `seatmeter import entitlements FILE`"
+        return (
+            "no license pools yet: publish entitlements with `seatmeter import entitlements FILE` "
+            "(add --to-warehouse without a broker)"
+        )
     table = Table(
         "pool",
         "model",
@@ -72,7 +93,11 @@ def unlicensed_use(client: Client, since: datetime) -> Table | str:
     result = client.query(_UNLICENSED, parameters={"since": since})
     if not result.result_rows:
         return "no unlicensed use: every licensable product in use is covered by a license pool"
-    table = Table(*result.column_names, title=f"Unlicensed use since {since:%Y-%m-%d} (no license pool covers these)")
+    title = (
+        f"Unlicensed use since {since:%Y-%m-%d} (no license pool covers these). Users and devices: every "
+        "session, whether active (agents), running (osquery) or signed in (SSO); active hours: agents only"
+    )
+    table = Table(*result.column_names, title=title)
     for row in result.result_rows:
         table.add_row(*(str(v) for v in row))
     return table

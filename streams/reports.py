@@ -12,34 +12,40 @@ from rich.table import Table
 from schemas.catalog import Approval, Catalog, Product, SaasApp
 from streams.stages.fingerprint import load_catalog
 
-_PEAK = "SELECT minute FROM product_usage_per_minute ORDER BY active_users DESC, minute LIMIT 1"
-_TOP = """
-SELECT product FROM product_usage_per_minute
-WHERE minute BETWEEN {start:DateTime} AND {end:DateTime}
-GROUP BY product ORDER BY sum(active_users) DESC, product LIMIT {limit:UInt32}
-"""
-_CELLS = """
-SELECT minute, product, active_users FROM product_usage_per_minute
-WHERE minute BETWEEN {start:DateTime} AND {end:DateTime} AND product IN {products:Array(String)}
-"""
+_USERS = resources.files("streams.reports_sql").joinpath("users_per_minute.sql").read_text(encoding="utf-8")
+_PEAK = f"SELECT minute FROM ({_USERS}) GROUP BY minute ORDER BY sum(users) DESC, minute LIMIT 1"  # noqa: S608
+_ALL_TIME = {"start": datetime(1970, 1, 1), "end": datetime(2105, 12, 31)}
+MEASURES_NOTE = "active: agents measured use; running: osquery saw it running; signed in: SSO sign-ins"
 
 
-def active_users_per_minute(client: Client, minutes: int, products: int) -> Table | str:
-    """A minute-by-product grid of active users, centred on the fleet's busiest minute."""
-    peak_rows = client.query(_PEAK).result_rows
-    if not peak_rows:
+def users_per_minute(client: Client, minutes: int, products: int) -> Table | str:
+    """A minute-by-product grid of users, centred on the fleet's busiest minute. Each source counts
+    by the best measure it has; the first row names the measures each column rests on."""
+    peak = busiest_minute(client)
+    if peak is None:
         return "the warehouse holds no product usage yet"
-    peak = peak_rows[0][0]
     window = {"start": _shift(peak, -(minutes // 2)), "end": _shift(peak, minutes - minutes // 2 - 1)}
-    top = [row[0] for row in client.query(_TOP, parameters={**window, "limit": products}).result_rows]
-    cells = client.query(_CELLS, parameters={**window, "products": top}).result_rows
-    grid = {(minute, product): users for minute, product, users in cells}
-    title = f"Active users per product per minute, {peak:%Y-%m-%d} UTC, around the busiest minute ({peak:%H:%M})"
-    table = Table("minute", *top, title=title)
+    cells = client.query(_USERS, parameters=window).result_rows
+    totals: dict[str, int] = {}
+    measures: dict[str, set[str]] = {}
+    for _, product, users, names in cells:
+        totals[product] = totals.get(product, 0) + users
+        measures.setdefault(product, set()).update(names)
+    top = sorted(totals, key=lambda p: (-totals[p], p))[:products]
+    grid = {(minute, product): users for minute, product, users, _ in cells}
+    title = f"Users per product per minute, {peak:%Y-%m-%d} UTC, around the busiest minute ({peak:%H:%M})"
+    table = Table("minute", *top, title=title, caption=MEASURES_NOTE)
+    table.add_row("measure", *(", ".join(sorted(measures[p])) for p in top), style="italic", end_section=True)
     for offset in range(minutes):
         minute = _shift(window["start"], offset)
         table.add_row(f"{minute:%H:%M}", *(str(grid.get((minute, p), 0)) for p in top))
     return table
+
+
+def busiest_minute(client: Client) -> datetime | None:
+    """The minute with the most users, each source counted by its best measure."""
+    rows = client.query(_PEAK, parameters=_ALL_TIME).result_rows
+    return rows[0][0] if rows else None
 
 
 def _shift(moment: datetime, minutes: int) -> datetime:
@@ -59,17 +65,20 @@ class ApprovalRules:
 _LIVE_POOLS = "SELECT count() FROM license_pools FINAL WHERE is_deleted = 0"
 
 
-def shadow_it(client: Client, since: datetime, rules: ApprovalRules | None = None) -> Table:
+def shadow_it(client: Client, since: datetime, rules: ApprovalRules | None = None) -> Table | str:
     """Unknown executables, and known products nobody licensed or approved, in use since ``since``.
 
     Without any pool or approval there is nothing to judge against (every paid product would be
     listed), so until then only unknown executables and applications the catalog does not know
-    (named by their own evidence) are listed, and the title says why.
+    (named by their own evidence) are listed, and the title says why. Each product counts by the
+    best measure its sources have, named in the ``measure`` column.
     """
     rules = rules or ApprovalRules(load_catalog())
     judge = bool(rules.approved) or client.query(_LIVE_POOLS).result_rows[0][0] > 0
     sql = resources.files("streams.reports_sql").joinpath("shadow_it.sql").read_text()
     result = client.query(sql, parameters={"since": since, "judge_unapproved": judge, **_approval_parameters(rules)})
+    if not result.result_rows:
+        return _no_shadow_it(since, judge)
     scope = "unknown executables, uncatalogued and unapproved software" if judge else (
         "unknown executables and uncatalogued software (no license pools or approved list yet, "
         "so nothing is judged unapproved)"
@@ -78,6 +87,18 @@ def shadow_it(client: Client, since: datetime, rules: ApprovalRules | None = Non
     for row in result.result_rows:
         table.add_row(*(str(v) for v in row))
     return table
+
+
+def _no_shadow_it(since: datetime, judged: bool) -> str:
+    if judged:
+        return (
+            f"no shadow IT since {since:%Y-%m-%d}: every executable in use is known, and every product in use "
+            "is covered by a license pool, approved or exempt"
+        )
+    return (
+        f"no unknown executables in use since {since:%Y-%m-%d} (no license pools or approved list yet, "
+        "so nothing is judged unapproved)"
+    )
 
 
 def _approval_parameters(rules: ApprovalRules) -> dict[str, object]:

@@ -1,4 +1,6 @@
 -- Shadow IT: software in use that nobody vetted, with how many people and devices used it.
+-- Each source counts by the best measure it has, named in `measure`: agents measure active use;
+-- osquery only sees a process running; SSO logs see a sign-in. `hours` are hours of that measure.
 -- `reason` says why a row is listed:
 --   unknown       the catalog does not know the executable and nothing names it;
 --   uncatalogued  an application the catalog does not know, named by its own evidence (signer
@@ -34,29 +36,50 @@ SELECT
     software,
     users,
     devices,
-    multiIf(category = 'unknown', 'unknown', known_at = 0, 'uncatalogued', 'unapproved') AS reason,
-    active_hours,
+    multiIf(kind = 'unknown', 'unknown', known_at = 0, 'uncatalogued', 'unapproved') AS reason,
+    measure,
+    hours,
     events,
     first_seen,
     last_seen
 FROM
 (
     SELECT
-        category,
-        product                                   AS software,
-        uniqExactArray(users)                     AS users,
-        uniqExactArray(devices)                   AS devices,
-        toDecimal128(sum(active_ms), 3) / 3600000 AS active_hours,
-        sum(event_count)                          AS events,
-        min(minute)                               AS first_seen,
-        max(minute)                               AS last_seen
-    FROM product_usage_1m_parts
-    WHERE minute >= {since:DateTime}
-      AND category IN ('unknown', 'application')
-    GROUP BY category, product
+        product                                                        AS software,
+        if(anyIf(category, category != '') != '', anyIf(category, category != ''),
+           if(has({names:Array(String)}, lower(product)), 'application', 'unknown')) AS kind,
+        uniqExactArray(row_users)                                      AS users,
+        uniqExactArray(row_devices)                                    AS devices,
+        arrayStringConcat(arraySort(groupUniqArrayIf(row_measure, row_measure != '')), ', ') AS measure,
+        toDecimal128(sum(row_ms), 3) / 3600000                         AS hours,
+        sum(row_events)                                                AS events,
+        min(row_first)                                                 AS first_seen,
+        max(row_last)                                                  AS last_seen
+    FROM
+    (
+        -- Per-minute rows: every event's count and catalog category; measured active use.
+        SELECT
+            product, category, users AS row_users, devices AS row_devices,
+            if(active_ms > 0, 'active', '') AS row_measure, active_ms AS row_ms, toUInt64(event_count) AS row_events,
+            minute AS row_first, minute AS row_last
+        FROM product_usage_1m_parts
+        WHERE minute >= {since:DateTime}
+        UNION ALL
+        -- Sessions of sources that cannot measure activity: osquery sees a process running,
+        -- SSO sees a sign-in. Their events are counted above already.
+        SELECT
+            product, '' AS category, [user_key] AS row_users, if(device_id = '', [], [device_id]) AS row_devices,
+            if(signins > 0, 'signed in', 'running') AS row_measure,
+            toUInt64(running_seconds * 1000) AS row_ms, toUInt64(0) AS row_events,
+            toStartOfMinute(started_at) AS row_first, toStartOfMinute(ended_at) AS row_last
+        FROM usage_sessions
+        WHERE activity_measured = 0 AND ended_at >= {since:DateTime}
+    )
+    GROUP BY product
 )
-WHERE category = 'unknown'
-   OR ((known_at = 0 OR {judge_unapproved:Bool}) AND NOT (
+WHERE (kind = 'unknown' OR (kind = 'application' AND (known_at = 0 OR {judge_unapproved:Bool})))
+  AND (kind = 'unknown'
+   OR NOT (
           has({exempt:Array(String)}, lower(software))
        OR hasAny({approved:Array(String)}, product_keys)
        OR hasAny(pool_products, product_keys)

@@ -643,37 +643,42 @@ def test_product_variable_lists_products_in_range(results: dict[str, Result]) ->
 def test_top_products(results: dict[str, Result]) -> None:
     res = _one(results, "Top products")
     assert res.column("product") == ["Visual Studio Code", "Adobe Acrobat"]
-    assert res.column("distinct_users") == [2, 1]
+    # k-u3's unmeasured Acrobat session counts by its sign-in; no agent measured it.
+    assert res.column("distinct_users") == [2, 2]
     assert res.column("distinct_devices") == [2, 1]
+    assert res.column("measure") == ["active", "active, signed in"]
     assert res.column("events") == [15, 2]
     assert [float(h) for h in res.column("active_hours")] == [round(150.5 / 3600, 2), round(30 / 3600, 2)]
 
 
 @pytest.mark.clickhouse
 def test_usage_stats(results: dict[str, Result]) -> None:
-    assert _one(results, "Distinct users").rows == [(3,)]
-    assert _one(results, "Distinct devices").rows == [(3,)]
-    assert float(_one(results, "Active hours").rows[0][0]) == round(180.5 / 3600, 1)
+    # u1, u2, u3 measured active; k-u3 only signed in (an unmeasured session) on d3.
+    assert _one(results, "Distinct users (active, running or signed in)").rows == [(4,)]
+    assert _one(results, "Distinct devices (active or running)").rows == [(3,)]
+    assert float(_one(results, "Active hours (agents)").rows[0][0]) == round(180.5 / 3600, 1)
     # (2 + 1 + 1) active users over a 360-minute range
-    assert float(_one(results, "Average seats in use").rows[0][0]) == round(4 / 360, 2)
+    assert float(_one(results, "Average seats in use (active)").rows[0][0]) == round(4 / 360, 2)
 
 
 @pytest.mark.clickhouse
-def test_active_users_per_product_per_minute(results: dict[str, Result]) -> None:
-    res = _one(results, "Active users per product")
+def test_users_per_product_per_minute_by_each_sources_measure(results: dict[str, Result]) -> None:
+    res = _one(results, "Users per product (active, running or signed in)")
     points = [(t.replace(tzinfo=UTC), p, n) for t, p, n in res.rows]
+    # At 02:00 u3 is active and k-u3 signed in; k-u3's session covers 02:00 to 02:05.
     assert points == [
         (_at("01:00"), "Visual Studio Code", 2),
         (_at("01:01"), "Visual Studio Code", 1),
-        (_at("02:00"), "Adobe Acrobat", 1),
+        (_at("02:00"), "Adobe Acrobat", 2),
+        *((_at(f"02:0{m}"), "Adobe Acrobat", 1) for m in range(1, 5)),
     ]
 
 
 @pytest.mark.clickhouse
 def test_active_hours_per_product(results: dict[str, Result]) -> None:
-    res = _one(results, "Active hours by product")
+    res = _one(results, "Active hours by product (agents)")
     assert res.column("product") == ["Visual Studio Code", "Adobe Acrobat"]
-    series = _one(results, "Active hours per product")
+    series = _one(results, "Active hours per product (agents)")
     assert {row[1] for row in series.rows} == set(IN_RANGE_PRODUCTS)
     assert sum(float(row[2]) for row in series.rows) == pytest.approx(180.5 / 3600)
 

@@ -8,6 +8,7 @@ from datetime import UTC, date, datetime, timedelta
 
 import pytest
 from clickhouse_connect.driver.client import Client
+from rich.table import Table
 
 from schemas.catalog import Approval
 from schemas.records import ProductMinuteRollup
@@ -51,7 +52,7 @@ def pool(pool_id: str, offset: int, *, term_end: date | None = None, **covers: t
 def listed(warehouse: Client, rules: ApprovalRules | None = None) -> dict[str, tuple[str, str, str]]:
     """software -> (reason, users, devices), as the report's table shows them."""
     table = shadow_it(warehouse, SINCE, rules)
-    if not table.row_count:
+    if isinstance(table, str):
         return {}
     software, users, devices, reasons = ([str(c) for c in column.cells] for column in table.columns[:4])
     return {name: (reason, u, d) for name, u, d, reason in zip(software, users, devices, reasons, strict=True)}
@@ -103,6 +104,7 @@ def test_a_deleted_pool_covers_nothing(warehouse):
 def test_without_pools_or_approvals_only_unknown_executables_are_listed(warehouse):
     ProductUsageWriter().write(warehouse, [used("tool123.exe", "unknown"), used("AutoCAD")])
     table = shadow_it(warehouse, SINCE, ApprovalRules(load_catalog()))
+    assert isinstance(table, Table)
     assert "nothing is judged unapproved" in str(table.title)
     assert listed(warehouse) == {"tool123.exe": ("unknown", "1", "1")}
 
@@ -131,3 +133,15 @@ def test_the_window_leaves_older_use_out(warehouse):
     old = dataclasses.replace(used("tool123.exe", "unknown"), minute=SINCE - timedelta(minutes=1))
     ProductUsageWriter().write(warehouse, [old])
     assert listed(warehouse, RULES) == {}
+
+
+@pytest.mark.parametrize(
+    ("rules", "message"),
+    [
+        pytest.param(RULES, "no shadow IT since 2026-10-28: every executable in use is known", id="judged"),
+        pytest.param(ApprovalRules(load_catalog()), "no unknown executables in use since 2026-10-28", id="not judged"),
+    ],
+)
+def test_nothing_to_list_is_said_in_words(warehouse, rules, message):
+    ProductUsageWriter().write(warehouse, [used("Google Chrome")])
+    assert str(shadow_it(warehouse, SINCE, rules)).startswith(message)
