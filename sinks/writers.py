@@ -57,6 +57,22 @@ class ProductUsageWriter:
         )
         return [(int(day), str(event_id)) for day, event_id in result.result_rows]
 
+    def counted_anywhere(self, client: Client, keys: Sequence[tuple[int, str]]) -> set[tuple[int, str]]:
+        """Which (day, event id) keys the warehouse counted under any topic and partition: one
+        query per batch, narrowed to the batch's days and by the ``event_ids`` bloom filter."""
+        if not keys:
+            return set()
+        days = sorted({day for day, _ in keys})
+        result = client.query(
+            "SELECT DISTINCT toUInt32(toDate(minute)), event_id FROM product_usage_1m_parts "
+            "ARRAY JOIN event_ids AS event_id "
+            "WHERE toUInt32(toDate(minute)) IN {days:Array(UInt32)} AND hasAny(event_ids, {ids:Array(String)}) "
+            "AND has({ids:Array(String)}, event_id)",
+            parameters={"days": days, "ids": sorted({event_id for _, event_id in keys})},
+        )
+        found = {(int(day), str(event_id)) for day, event_id in result.result_rows}
+        return found & set(keys)
+
     def write(self, client: Client, rollups: Sequence[ProductMinuteRollup], key_id: str = "") -> int:
         if not rollups:
             return 0

@@ -24,6 +24,7 @@ from sinks import kafka
 from sinks.kafka_security import connection_failure, describe
 from sinks.migrate import apply_migrations
 from sinks.warehouse import WarehouseInUseError, connect_warehouse
+from streams.keys import PseudonymKeyMismatchError
 
 T = TypeVar("T")
 
@@ -51,6 +52,9 @@ def worker() -> None:
         run_worker(settings)
     except KafkaError as exc:
         _exit_refused(settings, exc)
+    except PseudonymKeyMismatchError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from None
 
 
 @cli.command()
@@ -446,6 +450,9 @@ def replay_command(
     except WarehouseInUseError as exc:
         console.print(f"[red]{exc}[/red]")
         raise typer.Exit(2) from exc
+    except PseudonymKeyMismatchError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from None
     console.print(
         f"replayed {summary.messages:,} messages from {len(files)} file(s) as {summary.topic}: "
         f"{summary.dead_letters:,} dead letters, {summary.late:,} late events set aside, "

@@ -42,8 +42,9 @@ from streams.stages.aggregate import epoch_ms
 from streams.stages.catalog_rows import catalog_product_rows
 from streams.stages.dead_letter import to_dead_letter
 from streams.stages.decode import SizeLimits
+from streams.stages.dedupe import SeenKey, first_kept_day
 from streams.stages.guard import InvalidRatioLimit, InvalidRatioWindows, check_invalid_ratio
-from streams.stages.ingest import Decoder, IngestStep, ingest_batch
+from streams.stages.ingest import AdmittedBatch, Decoder, IngestStep, admit_batch, count_batch
 from streams.stages.progress import OffsetGap, SourcePartition, offset_gaps
 from streams.stages.pseudonymize import PseudonymKey
 from streams.stages.seal import Sealer
@@ -58,8 +59,6 @@ from streams.stages.sessionize import (
 from streams.stages.sources.reference import Decoded
 
 log = logging.getLogger(__name__)
-
-EPOCH_ORDINAL = 719_163
 
 SendDeadLetters = Callable[[Sequence[DeadLetter]], Awaitable[None]]
 ReadBack = Callable[[OffsetGap], AsyncIterator[list[SourceRecord]]]
@@ -178,8 +177,12 @@ class UsageProcessor:
         send_late: SendDeadLetters,
         read_back: ReadBack | None,
         clock: Clock = utc_now,
+        dedupe_across_partitions: bool = False,
+        letter_clock: Clock | None = None,
     ) -> None:
         self._inserter = inserter
+        self._letter_clock = letter_clock or clock
+        self._dedupe_across_partitions = dedupe_across_partitions
         self._warehouse = warehouse
         self._key = key
         self._rules = rules
@@ -234,25 +237,18 @@ class UsageProcessor:
         departments = await self._departments(now)
         matcher = self._catalog.current()
         await self._record_catalog(matcher.catalog)
-        step = ingest_batch(
-            records,
-            self._written,
-            self._key,
-            rules.door,
-            now,
-            decode=self._decode,
-            max_message_bytes=rules.limits.max_message_bytes,
-            seen=self._seen,
-            departments=departments,
-            matcher=matcher,
-        )
+        limit = rules.limits.max_message_bytes
+        admitted = admit_batch(records, self._written, self._key, rules.door, now, self._decode, limit, departments)
+        elsewhere = await self._counted_elsewhere(admitted)
+        step = count_batch(admitted, self._key, self._seen, matcher, elsewhere)
         flood = check_invalid_ratio(
             self._windows, step.messages_by_partition, step.invalid_by_partition, rules.invalid_ratio
         )
         if flood:
             raise InvalidInputFloodError(flood)
-        letters = [to_dead_letter(rejection, now, rules.sealer) for rejection in step.rejections]
-        late = [to_dead_letter(rejection, now, rules.sealer) for rejection in step.late]
+        stamped = self._letter_clock()
+        letters = [to_dead_letter(rejection, stamped, rules.sealer) for rejection in step.rejections]
+        late = [to_dead_letter(rejection, stamped, rules.sealer) for rejection in step.late]
         if letters:
             await self._send_dead_letters(letters)
         if late:
@@ -268,6 +264,13 @@ class UsageProcessor:
         arrivals = batch_arrivals(records, step.observations, step.health, rules.writer_id, now)
         await self._inserter.insert("source_activity", lambda client: ArrivalWriter().write(client, arrivals))
         self._count(records, step, letters)
+
+    async def _counted_elsewhere(self, admitted: AdmittedBatch) -> set[SeenKey]:
+        """For sources whose copies of an event may arrive on any partition (unkeyed SSO
+        messages, replayed files): the batch's ids the warehouse counted already, in one query."""
+        if not self._dedupe_across_partitions or not admitted.admitted:
+            return set()
+        return await self._warehouse.run(self._writer.counted_anywhere, admitted.seen_keys())
 
     async def _record_catalog(self, catalog: Catalog) -> None:
         """Give the warehouse the catalog that names products, once per catalog version, so
@@ -313,7 +316,7 @@ class UsageProcessor:
 
     async def _reconcile_seen(self, partitions: set[SourcePartition], now: datetime) -> None:
         """Bring the local record of counted events level with the warehouse, once per assignment."""
-        since_day = (now - self._rules.door.policy.allowed_lateness).date().toordinal() - EPOCH_ORDINAL - 1
+        since_day = first_kept_day(now, self._rules.door.policy.allowed_lateness)
         for partition in partitions - self._reconciled:
             warehouse_mark = self._written.get(partition, -1)
             local_mark = self._seen.mark(partition)
