@@ -193,6 +193,7 @@ def _add_usage_agent(
         read_back=partial(_read_back, app, kafka, worker.batch_max_messages, parts.watchdog)
         if worker.fill_offset_gaps
         else None,
+        dedupe_across_partitions=not source.keyed_by_device,
     )
 
     async def ingest_usage(stream: Any) -> None:

@@ -1,0 +1,67 @@
+"""Streaming on the real broker and engine: one SSO event id is one sign-in whichever channel
+and partition it came by, a streamed event replayed later counts once, and a worker refuses a
+pseudonym key the warehouse was not written with."""
+
+from __future__ import annotations
+
+import asyncio
+import subprocess
+from pathlib import Path
+
+import orjson
+import pytest
+from aiokafka.partitioner import murmur2
+
+from schemas.settings import KafkaSettings
+from sinks.kafka import ensure_topics, pipeline_topics, produce
+from tests.integration.harness import BOOTSTRAP, KAFKA, SEATMETER, Pipeline
+
+pytestmark = [pytest.mark.kafka, pytest.mark.clickhouse]
+
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
+TEN_YEARS = str(10 * 365 * 86_400)
+SIGNINS = "SELECT sum(signins) AS signins, sum(event_count) AS events FROM usage_sessions"
+
+
+def with_okta_topic(pipeline: Pipeline) -> str:
+    topic = f"{pipeline.name}.okta"
+    pipeline.extra_env.update(
+        {"SEATMETER_KAFKA__OKTA_TOPIC": topic, "SEATMETER_INGEST__ALLOWED_LATENESS_SECONDS": TEN_YEARS}
+    )
+    kafka = KafkaSettings(bootstrap_servers=BOOTSTRAP, agent_topic=pipeline.topic, okta_topic=topic)
+    asyncio.run(ensure_topics(KAFKA, pipeline_topics(kafka)))
+    return topic
+
+
+def partition_of(key: bytes) -> int:
+    return (murmur2(key) & 0x7FFFFFFF) % KafkaSettings().topic_partitions
+
+
+def test_an_okta_event_from_the_api_and_a_hook_on_two_partitions_is_one_signin(embedded_pipeline):
+    pipeline = embedded_pipeline
+    topic = with_okta_topic(pipeline)
+    hook = (FIXTURES / "okta" / "event_hook_delivery.json").read_bytes()
+    page = orjson.dumps([orjson.loads(hook)["data"]["events"][0]])
+    assert partition_of(b"api") != partition_of(b"hook")
+    asyncio.run(produce(KAFKA, topic, [(b"api", page)]))
+    asyncio.run(produce(KAFKA, topic, [(b"hook", hook), (b"api", page)]))
+    pipeline.run_until_caught_up()
+    assert pipeline.query(SIGNINS) == [{"signins": 1, "events": 1}]
+    export = pipeline.root / "export.json"
+    export.write_bytes(page)
+    pipeline.cli("replay", str(export), "--source", "okta")
+    assert pipeline.query(SIGNINS) == [{"signins": 1, "events": 1}]
+
+
+def test_a_worker_refuses_a_key_the_warehouse_was_not_written_with(embedded_pipeline):
+    pipeline = embedded_pipeline
+    export = pipeline.root / "export.json"
+    export.write_bytes((FIXTURES / "okta" / "event_hook_delivery.json").read_bytes())
+    pipeline.cli("replay", str(export), "--source", "okta")
+    pipeline.extra_env["SEATMETER_PRIVACY__PSEUDONYM_KEY"] = "another-key"
+    done = subprocess.run(
+        [SEATMETER, "worker"], env=pipeline.env, cwd=pipeline.root, capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode != 0
+    assert "another key named 'k1'" in done.stderr
+    assert len(done.stderr.strip().splitlines()) <= 2, done.stderr
