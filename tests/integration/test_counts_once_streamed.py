@@ -21,6 +21,7 @@ pytestmark = [pytest.mark.kafka, pytest.mark.clickhouse]
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 TEN_YEARS = str(10 * 365 * 86_400)
 SIGNINS = "SELECT sum(signins) AS signins, sum(event_count) AS events FROM usage_sessions"
+PER_MINUTE = "SELECT sum(event_count) AS events FROM product_usage_per_minute"
 
 
 def with_okta_topic(pipeline: Pipeline) -> str:
@@ -47,10 +48,12 @@ def test_an_okta_event_from_the_api_and_a_hook_on_two_partitions_is_one_signin(e
     asyncio.run(produce(KAFKA, topic, [(b"hook", hook), (b"api", page)]))
     pipeline.run_until_caught_up()
     assert pipeline.query(SIGNINS) == [{"signins": 1, "events": 1}]
+    assert pipeline.query(PER_MINUTE) == [{"events": 1}]
     export = pipeline.root / "export.json"
     export.write_bytes(page)
     pipeline.cli("replay", str(export), "--source", "okta")
     assert pipeline.query(SIGNINS) == [{"signins": 1, "events": 1}]
+    assert pipeline.query(PER_MINUTE) == [{"events": 1}]
 
 
 def test_a_worker_refuses_a_key_the_warehouse_was_not_written_with(embedded_pipeline):
