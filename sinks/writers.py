@@ -73,6 +73,15 @@ class ProductUsageWriter:
         found = {(int(day), str(event_id)) for day, event_id in result.result_rows}
         return found & set(keys)
 
+    def counted_more_than_once(self, client: Client, since: datetime) -> int:
+        """How many event ids of minutes from ``since`` on more than one partition (or replay) counted."""
+        result = client.query(
+            "SELECT count() FROM (SELECT event_id FROM product_usage_1m_parts ARRAY JOIN event_ids AS event_id "
+            "WHERE minute >= {since:DateTime} GROUP BY event_id HAVING count() > 1)",
+            parameters={"since": since},
+        )
+        return int(result.result_rows[0][0])
+
     def write(self, client: Client, rollups: Sequence[ProductMinuteRollup], key_id: str = "") -> int:
         if not rollups:
             return 0

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import subprocess
+from datetime import UTC, datetime
 from pathlib import Path
 
 import orjson
@@ -14,7 +15,7 @@ from aiokafka.partitioner import murmur2
 
 from schemas.settings import KafkaSettings
 from sinks.kafka import ensure_topics, pipeline_topics, produce
-from tests.integration.harness import BOOTSTRAP, KAFKA, SEATMETER, Pipeline
+from tests.integration.harness import BOOTSTRAP, KAFKA, SEATMETER, Pipeline, agent_sample
 
 pytestmark = [pytest.mark.kafka, pytest.mark.clickhouse]
 
@@ -68,3 +69,22 @@ def test_a_worker_refuses_a_key_the_warehouse_was_not_written_with(embedded_pipe
     assert done.returncode != 0
     assert "another key named 'k1'" in done.stderr
     assert len(done.stderr.strip().splitlines()) <= 2, done.stderr
+
+
+def test_copies_that_break_the_keying_rule_are_reported(embedded_pipeline):
+    pipeline = embedded_pipeline
+    pipeline.extra_env["SEATMETER_WORKER__DUPLICATE_CHECK_SECONDS"] = "1"
+    _, value = agent_sample("ws-1", "CORP\\ana", "EXCEL.EXE", datetime.now(UTC).replace(second=0), "copied")
+    assert partition_of(b"api") != partition_of(b"hook")
+    worker = pipeline.start_worker()
+    try:
+        pipeline.kcat_produce([(b"api", value)])
+        worker.wait_metric("seatmeter_events_consumed_total", 1)
+        pipeline.kcat_produce([(b"hook", value)])
+        assert worker.wait_metric("seatmeter_event_ids_counted_more_than_once", 1) == 1
+    finally:
+        worker.stop()
+    [row] = pipeline.query("SELECT event_id, times_counted, counted_in FROM event_ids_counted_more_than_once")
+    assert (row["event_id"], row["times_counted"]) == ("copied", 2)
+    assert len(row["counted_in"]) == 2
+    assert "counted under more than one partition" in (pipeline.root / "worker.log").read_text()
