@@ -209,6 +209,25 @@ class UsageSessionWriter:
         return len(rows)
 
 
+SessionKeyTuple = tuple[str, str, str]
+
+
+def recent_sessions(client: Client, keys: Sequence[SessionKeyTuple], since_ms: int) -> list[tuple[Any, ...]]:
+    """The warehouse's live sessions of these (device, user, product) keys that end at or after
+    ``since_ms``: (key..., start ms, end ms, active ms, events, measured, signins, type, zone)."""
+    if not keys:
+        return []
+    result = client.query(
+        "SELECT device_id, user_key, product, toUnixTimestamp64Milli(started_at), toUnixTimestamp64Milli(ended_at), "
+        "active_ms, event_count, activity_measured, signins, session_type, device_timezone "
+        "FROM usage_session_versions FINAL "
+        "WHERE deleted = 0 AND has({keys:Array(Tuple(String, String, String))}, (device_id, user_key, product)) "
+        "AND toUnixTimestamp64Milli(ended_at) >= {since:Int64}",
+        parameters={"keys": [tuple(k) for k in keys], "since": since_ms},
+    )
+    return [tuple(row) for row in result.result_rows]
+
+
 class UsageDefinitionWriter:
     """Records what a definition version means, so reports can name their thresholds."""
 

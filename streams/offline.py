@@ -187,6 +187,7 @@ async def _replay(
         clock=clock,
         dedupe_across_partitions=True,
         letter_clock=utc_now,
+        seed_sessions=True,
     )
     for batch in batches(records, settings.worker.batch_max_messages):
         clock.advance(event.event_time for record in batch for event in spec.decode(record).events)

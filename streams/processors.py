@@ -33,6 +33,7 @@ from sinks.writers import (
     ProductUsageWriter,
     UsageDefinitionWriter,
     UsageSessionWriter,
+    recent_sessions,
 )
 from streams import metrics
 from streams.catalog_source import CatalogWatcher
@@ -50,11 +51,14 @@ from streams.stages.pseudonymize import PseudonymKey
 from streams.stages.seal import Sealer
 from streams.stages.sessionize import (
     KeyState,
+    SessionKey,
     SessionRules,
     build_session_rules,
     definition_rows,
     group_by_state_key,
+    seeded_states,
     sessionize_batch,
+    state_partition,
 )
 from streams.stages.sources.reference import Decoded
 
@@ -179,8 +183,10 @@ class UsageProcessor:
         clock: Clock = utc_now,
         dedupe_across_partitions: bool = False,
         letter_clock: Clock | None = None,
+        seed_sessions: bool = False,
     ) -> None:
         self._inserter = inserter
+        self._seed_sessions = seed_sessions
         self._letter_clock = letter_clock or clock
         self._dedupe_across_partitions = dedupe_across_partitions
         self._warehouse = warehouse
@@ -295,6 +301,8 @@ class UsageProcessor:
         keys = sorted(group_by_state_key(step.observations))
         raw = await self._sessions.get_many(keys)
         states = {k: KeyState.from_bytes(v) for k, v in raw.items()}
+        if self._seed_sessions:
+            states = {**await self._seeded(set(keys) - set(states), now), **states}
         updates = sessionize_batch(states, step.observations, self._rules.sessions, epoch_ms(now))
         session_rows = [row for update in updates for row in update.rows]
         if session_rows:
@@ -304,6 +312,19 @@ class UsageProcessor:
         if updates:
             await self._sessions.put_many([(u.partition, u.state_key, u.state.to_bytes()) for u in updates])
         metrics.SESSION_KEYS_UPDATED.inc(len(updates))
+
+    async def _seeded(self, missing: set[str], now: datetime) -> dict[str, KeyState]:
+        """For keys without state here, the sessions the warehouse holds (one query per batch)."""
+        by_partition: dict[int, list[tuple[str, str, str]]] = {}
+        for state_key in missing:
+            key = SessionKey.from_state_key(state_key)
+            by_partition.setdefault(state_partition(state_key), []).append((key.device_id, key.user_key, key.product))
+        since = epoch_ms(now) - self._rules.sessions.horizon_ms
+        states: dict[str, KeyState] = {}
+        for partition, keys in by_partition.items():
+            rows = await self._warehouse.run(recent_sessions, keys, since)
+            states.update(seeded_states(rows, partition))
+        return states
 
     async def _departments(self, now: datetime) -> dict[str, str] | None:
         """The directory's departments, re-read from the warehouse now and then; only when scoped."""

@@ -135,3 +135,24 @@ def test_a_file_with_no_valid_event_is_dead_lettered_with_reasons(tmp_path, path
     letters = query(config, "SELECT stage, reason FROM dead_letters")
     assert len(letters) == summary.dead_letters
     assert all(stage and reason for stage, reason in letters)
+
+
+SESSIONS = (
+    "SELECT device_id, user_key, product, started_at, ended_at, running_seconds, active_seconds, event_count, "
+    "signins FROM usage_sessions"
+)
+
+
+def test_a_replay_continues_the_sessions_another_writer_left_in_the_warehouse(tmp_path):
+    """Two folders (two machines, or a streaming worker and a replay) write one warehouse: the
+    second continues the sessions of the first, as one replay of everything would."""
+    trace = build_trace(seed=23, devices=3, hours=8)
+    events = [e.body for e in trace.time_sorted()]
+    half = len(events) // 2
+    first = lines(tmp_path / "first.jsonl", events[:half])
+    second = lines(tmp_path / "second.jsonl", events[half:])
+    replay_files(settings(tmp_path, folder="machine-1"), "agent", [first])
+    replay_files(settings(tmp_path, folder="machine-2"), "agent", [second])
+    whole = settings(tmp_path, warehouse="whole", folder="whole")
+    replay_files(whole, "agent", [lines(tmp_path / "all.jsonl", events)])
+    assert sorted(query(settings(tmp_path), SESSIONS)) == sorted(query(whole, SESSIONS))
