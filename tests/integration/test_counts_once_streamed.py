@@ -1,6 +1,7 @@
 """Streaming on the real broker and engine: one SSO event id is one sign-in whichever channel
-and partition it came by, a streamed event replayed later counts once, and a worker refuses a
-pseudonym key the warehouse was not written with."""
+and partition it came by, copies that break the keying rule are reported, events replayed after
+a stream count once and continue its sessions, and a worker refuses a pseudonym key the
+warehouse was not written with."""
 
 from __future__ import annotations
 
@@ -16,6 +17,8 @@ from aiokafka.partitioner import murmur2
 from schemas.settings import KafkaSettings
 from sinks.kafka import ensure_topics, pipeline_topics, produce
 from tests.integration.harness import BOOTSTRAP, KAFKA, SEATMETER, Pipeline, agent_sample
+from tests.integration.session_trace import build_trace
+from tests.integration.test_sessions import assert_equal_to_truth
 
 pytestmark = [pytest.mark.kafka, pytest.mark.clickhouse]
 
@@ -88,3 +91,17 @@ def test_copies_that_break_the_keying_rule_are_reported(embedded_pipeline):
     assert (row["event_id"], row["times_counted"]) == ("copied", 2)
     assert len(row["counted_in"]) == 2
     assert "counted under more than one partition" in (pipeline.root / "worker.log").read_text()
+
+
+def test_events_replayed_after_a_stream_continue_its_sessions_and_count_once(embedded_pipeline):
+    """Half a trace streamed, then all of it replayed from a file: the replay adds only the
+    second half, extending the streamed sessions, and the tables equal the trace's truth."""
+    pipeline = embedded_pipeline
+    trace = build_trace(seed=41, devices=3, hours=8)
+    messages = trace.messages()
+    pipeline.kcat_produce(messages[: len(messages) // 2])
+    pipeline.run_until_caught_up()
+    export = pipeline.root / "export.jsonl"
+    export.write_bytes(b"".join(value + b"\n" for _, value in messages))
+    pipeline.cli("replay", str(export), "--source", "agent")
+    assert_equal_to_truth(pipeline, trace)
