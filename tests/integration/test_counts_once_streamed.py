@@ -94,14 +94,17 @@ def test_copies_that_break_the_keying_rule_are_reported(embedded_pipeline):
 
 
 def test_events_replayed_after_a_stream_continue_its_sessions_and_count_once(embedded_pipeline):
-    """Half a trace streamed, then all of it replayed from a file: the replay adds only the
-    second half, extending the streamed sessions, and the tables equal the trace's truth."""
+    """Half a trace streamed, then the rest replayed from an export that overlaps the stream by
+    a few events: the replay adds only what is new, extending the streamed sessions, and the
+    tables equal the trace's truth."""
     pipeline = embedded_pipeline
     trace = build_trace(seed=41, devices=3, hours=8)
     messages = trace.messages()
-    pipeline.kcat_produce(messages[: len(messages) // 2])
+    half = len(messages) // 2
+    pipeline.kcat_produce(messages[:half])
     pipeline.run_until_caught_up()
     export = pipeline.root / "export.jsonl"
-    export.write_bytes(b"".join(value + b"\n" for _, value in messages))
+    export.write_bytes(b"".join(value + b"\n" for _, value in messages[half - 20 :]))
     pipeline.cli("replay", str(export), "--source", "agent")
     assert_equal_to_truth(pipeline, trace)
+    assert pipeline.query(PER_MINUTE) == [{"events": len(messages)}]
