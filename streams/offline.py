@@ -6,6 +6,12 @@ record of progress and changes nothing. Batches go through the same ``UsageProce
 streaming worker (decode, admit, dedupe, fingerprint, pseudonymize, aggregate, sessionize), with
 session state and the record of counted events in local RocksDB instead of a Faust table.
 
+Other files holding some of the same events (an overlapping export, CRLF line ends) have another
+digest; each batch's ids are therefore looked up in the warehouse, so an event that any stream
+or replay counted counts zero times. Local state is kept under the warehouse's id, so it is never
+applied to another warehouse; a session key with no local state starts from the sessions the
+warehouse holds. The pseudonym key must be the one the warehouse recorded for its key id.
+
 Time is the data's own: the clock the door judges lateness and skew by is the newest event time
 read so far (never the wall clock), so an old export is not "late" as a whole, while an event
 that arrives more than the allowed lateness behind the ones before it is set aside, as it would

@@ -1,5 +1,9 @@
 """Batch processors: run the pure stages over a batch and carry out their effects in a safe order.
 
+Reads before a batch is planned, each one query per batch: for sources whose copies may arrive
+on any partition (SSO, replay), the batch's event ids the warehouse counted already; for replay,
+the warehouse's sessions of keys with no local state. Sources keyed by device read nothing.
+
 Order per batch: dead letters are produced and acknowledged by Kafka, then the rollups are
 inserted (one INSERT per table, retried with bounded backoff), and only then does the Faust
 loop body return, which acks the batch so its offsets can be committed. A crash anywhere

@@ -1,8 +1,10 @@
 """Stage: an event delivered again (a re-sent agent buffer, a replayed log page) counts once.
 
-Sources key their messages by device, so every copy of an event lands in the same partition;
-the record of seen event ids is therefore kept per source partition, and bucketed by the day
-of the event's time so that ids older than the allowed lateness can be dropped wholesale.
+An event id counts once per warehouse, keyed by the day of the event's minute so that ids older
+than the allowed lateness can be dropped wholesale. Sources keyed by device send every copy of
+an event to one partition, so the worker's record of seen ids is kept per source partition and
+needs no warehouse query. Sources without such a key (SSO) and offline replay also pass the
+ids the warehouse already counted anywhere (``counted_elsewhere`` in ``ingest.count_batch``).
 """
 
 from __future__ import annotations
