@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -62,13 +62,17 @@ class ProductUsageWriter:
         query per batch, narrowed to the batch's days and by the ``event_ids`` bloom filter."""
         if not keys:
             return set()
-        days = sorted({day for day, _ in keys})
+        days = [day for day, _ in keys]
         result = client.query(
             "SELECT DISTINCT toUInt32(toDate(minute)), event_id FROM product_usage_1m_parts "
             "ARRAY JOIN event_ids AS event_id "
-            "WHERE toUInt32(toDate(minute)) IN {days:Array(UInt32)} AND hasAny(event_ids, {ids:Array(String)}) "
-            "AND has({ids:Array(String)}, event_id)",
-            parameters={"days": days, "ids": sorted({event_id for _, event_id in keys})},
+            "WHERE minute >= {first:DateTime('UTC')} AND minute < {end:DateTime('UTC')} "
+            "AND hasAny(event_ids, {ids:Array(String)}) AND has({ids:Array(String)}, event_id)",
+            parameters={
+                "first": _day_start(min(days)),
+                "end": _day_start(max(days) + 1),
+                "ids": sorted({event_id for _, event_id in keys}),
+            },
         )
         found = {(int(day), str(event_id)) for day, event_id in result.result_rows}
         return found & set(keys)
@@ -277,6 +281,10 @@ class AlertWriter:
                   float(r[8]), r[9], _utc(r[10]))
             for r in result.result_rows
         ]  # fmt: skip
+
+
+def _day_start(day: int) -> datetime:
+    return datetime(1970, 1, 1, tzinfo=UTC) + timedelta(days=day)
 
 
 def _utc(moment: datetime) -> datetime:
