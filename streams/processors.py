@@ -37,32 +37,29 @@ from sinks.writers import (
     ProductUsageWriter,
     UsageDefinitionWriter,
     UsageSessionWriter,
-    recent_sessions,
 )
 from streams import metrics
 from streams.catalog_source import CatalogWatcher
+from streams.lookups import WarehouseLookups
 from streams.stages.activity import batch_arrivals
 from streams.stages.admit import Door, DoorPolicy
 from streams.stages.aggregate import epoch_ms
 from streams.stages.catalog_rows import catalog_product_rows
 from streams.stages.dead_letter import to_dead_letter
 from streams.stages.decode import SizeLimits
-from streams.stages.dedupe import SeenKey, first_kept_day
+from streams.stages.dedupe import first_kept_day
 from streams.stages.guard import InvalidRatioLimit, InvalidRatioWindows, check_invalid_ratio
-from streams.stages.ingest import AdmittedBatch, Decoder, IngestStep, admit_batch, count_batch
+from streams.stages.ingest import Decoder, IngestStep, admit_batch, count_batch
 from streams.stages.progress import OffsetGap, SourcePartition, offset_gaps
 from streams.stages.pseudonymize import PseudonymKey
 from streams.stages.seal import Sealer
 from streams.stages.sessionize import (
     KeyState,
-    SessionKey,
     SessionRules,
     build_session_rules,
     definition_rows,
     group_by_state_key,
-    seeded_states,
     sessionize_batch,
-    state_partition,
 )
 from streams.stages.sources.reference import Decoded
 
@@ -190,9 +187,8 @@ class UsageProcessor:
         seed_sessions: bool = False,
     ) -> None:
         self._inserter = inserter
-        self._seed_sessions = seed_sessions
+        self._lookups = WarehouseLookups(warehouse, dedupe_across_partitions, seed_sessions, rules.sessions.horizon_ms)
         self._letter_clock = letter_clock or clock
-        self._dedupe_across_partitions = dedupe_across_partitions
         self._warehouse = warehouse
         self._key = key
         self._rules = rules
@@ -249,7 +245,7 @@ class UsageProcessor:
         await self._record_catalog(matcher.catalog)
         limit = rules.limits.max_message_bytes
         admitted = admit_batch(records, self._written, self._key, rules.door, now, self._decode, limit, departments)
-        elsewhere = await self._counted_elsewhere(admitted)
+        elsewhere = await self._lookups.counted_elsewhere(admitted)
         step = count_batch(admitted, self._key, self._seen, matcher, elsewhere)
         flood = check_invalid_ratio(
             self._windows, step.messages_by_partition, step.invalid_by_partition, rules.invalid_ratio
@@ -275,13 +271,6 @@ class UsageProcessor:
         await self._inserter.insert("source_activity", lambda client: ArrivalWriter().write(client, arrivals))
         self._count(records, step, letters)
 
-    async def _counted_elsewhere(self, admitted: AdmittedBatch) -> set[SeenKey]:
-        """For sources whose copies of an event may arrive on any partition (unkeyed SSO
-        messages, replayed files): the batch's ids the warehouse counted already, in one query."""
-        if not self._dedupe_across_partitions or not admitted.admitted:
-            return set()
-        return await self._warehouse.run(self._writer.counted_anywhere, admitted.seen_keys())
-
     async def _record_catalog(self, catalog: Catalog) -> None:
         """Give the warehouse the catalog that names products, once per catalog version, so
         license pools can be matched to the products and suites they cover."""
@@ -305,8 +294,7 @@ class UsageProcessor:
         keys = sorted(group_by_state_key(step.observations))
         raw = await self._sessions.get_many(keys)
         states = {k: KeyState.from_bytes(v) for k, v in raw.items()}
-        if self._seed_sessions:
-            states = {**await self._seeded(set(keys) - set(states), now), **states}
+        states = {**await self._lookups.seeded(set(keys) - set(states), epoch_ms(now)), **states}
         updates = sessionize_batch(states, step.observations, self._rules.sessions, epoch_ms(now))
         session_rows = [row for update in updates for row in update.rows]
         if session_rows:
@@ -316,19 +304,6 @@ class UsageProcessor:
         if updates:
             await self._sessions.put_many([(u.partition, u.state_key, u.state.to_bytes()) for u in updates])
         metrics.SESSION_KEYS_UPDATED.inc(len(updates))
-
-    async def _seeded(self, missing: set[str], now: datetime) -> dict[str, KeyState]:
-        """For keys without state here, the sessions the warehouse holds (one query per batch)."""
-        by_partition: dict[int, list[tuple[str, str, str]]] = {}
-        for state_key in missing:
-            key = SessionKey.from_state_key(state_key)
-            by_partition.setdefault(state_partition(state_key), []).append((key.device_id, key.user_key, key.product))
-        since = epoch_ms(now) - self._rules.sessions.horizon_ms
-        states: dict[str, KeyState] = {}
-        for partition, keys in by_partition.items():
-            rows = await self._warehouse.run(recent_sessions, keys, since)
-            states.update(seeded_states(rows, partition))
-        return states
 
     async def _departments(self, now: datetime) -> dict[str, str] | None:
         """The directory's departments, re-read from the warehouse now and then; only when scoped."""
