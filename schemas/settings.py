@@ -130,6 +130,7 @@ class WorkerSettings(_Section):
     session_timeout_seconds: float = Field(default=30.0, ge=6)
     stall_timeout_seconds: float = Field(default=120.0, gt=0)
     fill_offset_gaps: bool = True
+    duplicate_check_seconds: float = Field(default=300.0, gt=0)
     log_level: Literal["debug", "info", "warning", "error"] = "info"
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -56,6 +56,35 @@ class ProductUsageWriter:
             parameters={"topic": partition[0], "partition": partition[1], "after": after_offset, "since": since_day},
         )
         return [(int(day), str(event_id)) for day, event_id in result.result_rows]
+
+    def counted_anywhere(self, client: Client, keys: Sequence[tuple[int, str]]) -> set[tuple[int, str]]:
+        """Which (day, event id) keys the warehouse counted under any topic and partition: one
+        query per batch, narrowed to the batch's days and by the ``event_ids`` bloom filter."""
+        if not keys:
+            return set()
+        days = [day for day, _ in keys]
+        result = client.query(
+            "SELECT DISTINCT toUInt32(toDate(minute)), event_id FROM product_usage_1m_parts "
+            "ARRAY JOIN event_ids AS event_id "
+            "WHERE minute >= {first:DateTime('UTC')} AND minute < {end:DateTime('UTC')} "
+            "AND hasAny(event_ids, {ids:Array(String)}) AND has({ids:Array(String)}, event_id)",
+            parameters={
+                "first": _day_start(min(days)),
+                "end": _day_start(max(days) + 1),
+                "ids": sorted({event_id for _, event_id in keys}),
+            },
+        )
+        found = {(int(day), str(event_id)) for day, event_id in result.result_rows}
+        return found & set(keys)
+
+    def counted_more_than_once(self, client: Client, since: datetime) -> int:
+        """How many event ids of minutes from ``since`` on more than one partition (or replay) counted."""
+        result = client.query(
+            "SELECT count() FROM (SELECT event_id FROM product_usage_1m_parts ARRAY JOIN event_ids AS event_id "
+            "WHERE minute >= {since:DateTime} GROUP BY event_id HAVING count() > 1)",
+            parameters={"since": since},
+        )
+        return int(result.result_rows[0][0])
 
     def write(self, client: Client, rollups: Sequence[ProductMinuteRollup], key_id: str = "") -> int:
         if not rollups:
@@ -184,6 +213,25 @@ class UsageSessionWriter:
         return len(rows)
 
 
+SessionKeyTuple = tuple[str, str, str]
+
+
+def recent_sessions(client: Client, keys: Sequence[SessionKeyTuple], since_ms: int) -> list[tuple[Any, ...]]:
+    """The warehouse's live sessions of these (device, user, product) keys that end at or after
+    ``since_ms``: (key..., start ms, end ms, active ms, events, measured, signins, type, zone)."""
+    if not keys:
+        return []
+    result = client.query(
+        "SELECT device_id, user_key, product, toUnixTimestamp64Milli(started_at), toUnixTimestamp64Milli(ended_at), "
+        "active_ms, event_count, activity_measured, signins, session_type, device_timezone "
+        "FROM usage_session_versions FINAL "
+        "WHERE deleted = 0 AND has({keys:Array(Tuple(String, String, String))}, (device_id, user_key, product)) "
+        "AND toUnixTimestamp64Milli(ended_at) >= {since:Int64}",
+        parameters={"keys": [tuple(k) for k in keys], "since": since_ms},
+    )
+    return [tuple(row) for row in result.result_rows]
+
+
 class UsageDefinitionWriter:
     """Records what a definition version means, so reports can name their thresholds."""
 
@@ -233,6 +281,10 @@ class AlertWriter:
                   float(r[8]), r[9], _utc(r[10]))
             for r in result.result_rows
         ]  # fmt: skip
+
+
+def _day_start(day: int) -> datetime:
+    return datetime(1970, 1, 1, tzinfo=UTC) + timedelta(days=day)
 
 
 def _utc(moment: datetime) -> datetime:

@@ -32,6 +32,7 @@ from sinks.warehouse import Warehouse
 from streams import metrics
 from streams.alerting import AlertEvaluator
 from streams.catalog_source import CatalogWatcher
+from streams.duplicates import DuplicateCheck
 from streams.processors import (
     DeadLetterMirror,
     IngestRules,
@@ -124,6 +125,7 @@ def create_app(
         _add_reference_agent(app, reference, inserter, rules.sealer, settings)
     _add_catalog_agent(app, settings, catalog)
     _add_alert_evaluator(app, settings, warehouse)
+    _add_duplicate_check(app, settings, warehouse)
     mirror = DeadLetterMirror(inserter)
     inputs = (*kafka.usage_topics, *kafka.reference_topics)
     dead_letter_topics = _raw_topic(app, *(t + kafka.dead_letter_suffix for t in inputs))
@@ -191,6 +193,7 @@ def _add_usage_agent(
         read_back=partial(_read_back, app, kafka, worker.batch_max_messages, parts.watchdog)
         if worker.fill_offset_gaps
         else None,
+        dedupe_across_partitions=not source.keyed_by_device,
     )
 
     async def ingest_usage(stream: Any) -> None:
@@ -320,6 +323,14 @@ def _add_alert_evaluator(app: faust.App, settings: Settings, warehouse: Warehous
         except Exception:
             metrics.ALERT_EVALUATION_FAILURES.inc()
             log.exception("alert evaluation failed; it runs again at the next interval")
+
+
+def _add_duplicate_check(app: faust.App, settings: Settings, warehouse: Warehouse) -> None:
+    check = DuplicateCheck(warehouse)
+
+    @app.timer(settings.worker.duplicate_check_seconds, on_leader=True, name="duplicate-check")  # type: ignore[untyped-decorator]
+    async def check_duplicates() -> None:
+        await check.run()
 
 
 async def _publish_alerts(topic: Any, alerts: Sequence[Alert]) -> None:

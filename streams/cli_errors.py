@@ -23,6 +23,7 @@ from typer.core import TyperGroup
 
 from sinks.migrate import MigrationError
 from sinks.warehouse import WarehouseInUseError
+from streams.keys import PseudonymKeyMismatchError
 
 log = logging.getLogger("seatmeter.cli")
 
@@ -109,6 +110,7 @@ def _plain(exit_code: int) -> Callable[[BaseException], Failure]:
 _DESCRIBERS: tuple[tuple[type[BaseException], Callable[[Any], Failure]], ...] = (
     (WarehouseInUseError, _plain(EXIT_WAREHOUSE_IN_USE)),
     (MigrationError, _plain(EXIT_USER_ERROR)),
+    (PseudonymKeyMismatchError, _plain(EXIT_WAREHOUSE_IN_USE)),
     (OperationalError, _unreachable_warehouse),
     (DatabaseError, _engine_error),
     (ValidationError, _invalid_values),

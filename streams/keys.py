@@ -5,8 +5,11 @@ from __future__ import annotations
 import os
 import secrets
 
+from clickhouse_connect.driver.client import Client
+
 from schemas.settings import PrivacySettings
-from streams.stages.pseudonymize import PseudonymKey
+from sinks.identity import record_key_check, recorded_key_check
+from streams.stages.pseudonymize import PseudonymKey, key_check, key_mismatch
 
 KEY_BYTES = 32
 
@@ -29,3 +32,26 @@ def _load_key(settings: PrivacySettings) -> PseudonymKey:
         with os.fdopen(descriptor, "w") as handle:
             handle.write(secrets.token_hex(KEY_BYTES))
     return PseudonymKey(settings.pseudonym_key_id, path.read_text().strip().encode())
+
+
+class PseudonymKeyMismatchError(RuntimeError):
+    """The key in use is not the one the warehouse was written with under the same key id."""
+
+
+def key_source(settings: PrivacySettings) -> str:
+    """Where the key in use came from, as a person would look for it."""
+    if settings.pseudonym_key is not None:
+        return "SEATMETER_PRIVACY__PSEUDONYM_KEY"
+    return f"the key file {settings.pseudonym_key_file.resolve()}"
+
+
+def bind_key_to_warehouse(client: Client, key: PseudonymKey, settings: PrivacySettings) -> None:
+    """Record the key's check value in the warehouse the first time, refuse a different key later."""
+    if key.keep_identities:
+        return
+    recorded = recorded_key_check(client, key.key_id)
+    problem = key_mismatch(key, recorded, key_source(settings))
+    if problem is not None:
+        raise PseudonymKeyMismatchError(problem)
+    if recorded is None:
+        record_key_check(client, key.key_id, key_check(key))

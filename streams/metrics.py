@@ -79,3 +79,8 @@ ALERT_EVALUATION_TIMESTAMP = Gauge(
 )
 WEBHOOK_FAILURES = Counter("seatmeter_alert_webhook_failures", "Alert webhook POSTs that failed.")
 ALERT_EVALUATION_FAILURES = Counter("seatmeter_alert_evaluation_failures", "Alert evaluations that failed.")
+EVENT_IDS_COUNTED_MORE_THAN_ONCE = Gauge(
+    "seatmeter_event_ids_counted_more_than_once",
+    "Event ids of the last day counted under more than one source partition or replay: copies that "
+    "broke the keying rule (see the event_ids_counted_more_than_once view).",
+)

@@ -6,10 +6,17 @@ record of progress and changes nothing. Batches go through the same ``UsageProce
 streaming worker (decode, admit, dedupe, fingerprint, pseudonymize, aggregate, sessionize), with
 session state and the record of counted events in local RocksDB instead of a Faust table.
 
+Other files holding some of the same events (an overlapping export, CRLF line ends) have another
+digest; each batch's ids are therefore looked up in the warehouse, so an event that any stream
+or replay counted counts zero times. Local state is kept under the warehouse's id, so it is never
+applied to another warehouse; a session key with no local state starts from the sessions the
+warehouse holds. The pseudonym key must be the one the warehouse recorded for its key id.
+
 Time is the data's own: the clock the door judges lateness and skew by is the newest event time
 read so far (never the wall clock), so an old export is not "late" as a whole, while an event
 that arrives more than the allowed lateness behind the ones before it is set aside, as it would
-be when streamed. Dead letters and late events are written to the ``dead_letters`` table. At
+be when streamed. Dead letters and late events are written to the ``dead_letters`` table, stamped
+with the wall clock (the time they were set aside, which their retention counts from). At
 the end, ``pool_usage_1m`` is brought up to date and the alert rules are evaluated over the
 whole replayed period, at the data's clock; alerts go to the ``alerts`` table only.
 """
@@ -29,15 +36,17 @@ import orjson
 from schemas.alerts import Alert
 from schemas.records import DeadLetter, SourceRecord
 from schemas.settings import Settings
+from sinks.identity import warehouse_id
 from sinks.migrate import apply_migrations
 from sinks.seen_events import SeenEventStore
 from sinks.session_states import LocalSessionStates
 from sinks.warehouse import Warehouse
 from streams.alerting import AlertEvaluator
 from streams.catalog_source import CatalogWatcher
-from streams.keys import load_pseudonym_key
-from streams.processors import DeadLetterMirror, RetryingInserter, UsageProcessor, build_ingest_rules
+from streams.keys import bind_key_to_warehouse, load_pseudonym_key
+from streams.processors import DeadLetterMirror, RetryingInserter, UsageProcessor, build_ingest_rules, utc_now
 from streams.sources import UsageSourceSpec, usage_sources
+from streams.stages.pseudonymize import PseudonymKey
 
 _NEVER = datetime(1970, 1, 1, tzinfo=UTC)
 
@@ -122,31 +131,41 @@ def replay_files(settings: Settings, source: str, paths: Sequence[Path]) -> Repl
     contents = [read_export(path.read_bytes()) for path in paths]
     records = replay_records(source, contents)
     summary = ReplaySummary(topic=replay_topic(source, contents), messages=len(records))
+    key = load_pseudonym_key(settings.privacy)
     warehouse = Warehouse(settings.warehouse)
     warehouse.open_blocking()
-    state_dir = settings.worker.data_dir / "replay"
-    seen = SeenEventStore(state_dir / "seen-events")
-    sessions = LocalSessionStates(state_dir / "sessions")
     try:
         warehouse.run_blocking(apply_migrations)
-        asyncio.run(_replay(settings, spec, records, warehouse, seen, sessions, summary))
+        warehouse.run_blocking(bind_key_to_warehouse, key, settings.privacy)
+        state_dir = replay_state_dir(settings, warehouse.run_blocking(warehouse_id))
+        seen = SeenEventStore(state_dir / "seen-events")
+        sessions = LocalSessionStates(state_dir / "sessions")
+        try:
+            asyncio.run(_replay(settings, spec, key, records, warehouse, seen, sessions, summary))
+        finally:
+            sessions.close()
+            seen.close()
     finally:
-        sessions.close()
-        seen.close()
         warehouse.close_blocking()
     return summary
+
+
+def replay_state_dir(settings: Settings, warehouse: str) -> Path:
+    """Local replay state belongs to one warehouse: kept under its id, so a fresh (or another)
+    warehouse never continues sessions that were built for a different one."""
+    return settings.worker.data_dir / "replay" / warehouse
 
 
 async def _replay(
     settings: Settings,
     spec: UsageSourceSpec,
+    key: PseudonymKey,
     records: Sequence[SourceRecord],
     warehouse: Warehouse,
     seen: SeenEventStore,
     sessions: LocalSessionStates,
     summary: ReplaySummary,
 ) -> None:
-    key = load_pseudonym_key(settings.privacy)
     inserter = RetryingInserter(warehouse, settings.warehouse)
     mirror = DeadLetterMirror(inserter)
 
@@ -172,6 +191,9 @@ async def _replay(
         send_late=keep_late,
         read_back=None,
         clock=clock,
+        dedupe_across_partitions=True,
+        letter_clock=utc_now,
+        seed_sessions=True,
     )
     for batch in batches(records, settings.worker.batch_max_messages):
         clock.advance(event.event_time for record in batch for event in spec.decode(record).events)

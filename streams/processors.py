@@ -1,5 +1,9 @@
 """Batch processors: run the pure stages over a batch and carry out their effects in a safe order.
 
+Reads before a batch is planned, each one query per batch: for sources whose copies may arrive
+on any partition (SSO, replay), the batch's event ids the warehouse counted already; for replay,
+the warehouse's sessions of keys with no local state. Sources keyed by device read nothing.
+
 Order per batch: dead letters are produced and acknowledged by Kafka, then the rollups are
 inserted (one INSERT per table, retried with bounded backoff), and only then does the Faust
 loop body return, which acks the batch so its offsets can be committed. A crash anywhere
@@ -44,6 +48,7 @@ from streams.inserter import (
     is_infrastructure,
 )
 from streams.isolate import process_isolating
+from streams.lookups import WarehouseLookups
 from streams.stages.activity import batch_arrivals
 from streams.stages.admit import Door, DoorPolicy
 from streams.stages.aggregate import epoch_ms
@@ -51,8 +56,9 @@ from streams.stages.bound import DEFAULT_WORK_LIMITS, WorkLimits
 from streams.stages.catalog_rows import catalog_product_rows
 from streams.stages.dead_letter import DEFAULT_LETTER_LIMIT, poison_rejection, to_dead_letter
 from streams.stages.decode import SizeLimits
+from streams.stages.dedupe import first_kept_day
 from streams.stages.guard import InvalidRatioLimit, InvalidRatioWindows, check_invalid_ratio
-from streams.stages.ingest import Decoder, IngestStep, ingest_batch
+from streams.stages.ingest import Decoder, IngestStep, admit_batch, count_batch
 from streams.stages.progress import OffsetGap, SourcePartition, offset_gaps
 from streams.stages.pseudonymize import PseudonymKey
 from streams.stages.seal import Sealer
@@ -78,8 +84,6 @@ __all__ = [
     "WarehouseUnavailableError",
     "build_ingest_rules",
 ]
-
-EPOCH_ORDINAL = 719_163
 
 SendDeadLetters = Callable[[Sequence[DeadLetter]], Awaitable[None]]
 ReadBack = Callable[[OffsetGap], AsyncIterator[list[SourceRecord]]]
@@ -161,8 +165,13 @@ class UsageProcessor:
         send_late: SendDeadLetters,
         read_back: ReadBack | None,
         clock: Clock = utc_now,
+        dedupe_across_partitions: bool = False,
+        letter_clock: Clock | None = None,
+        seed_sessions: bool = False,
     ) -> None:
         self._inserter = inserter
+        self._lookups = WarehouseLookups(warehouse, dedupe_across_partitions, seed_sessions, rules.sessions.horizon_ms)
+        self._letter_clock = letter_clock or clock
         self._warehouse = warehouse
         self._key = key
         self._rules = rules
@@ -237,26 +246,20 @@ class UsageProcessor:
         departments = await self._departments(now)
         matcher = self._catalog.current()
         await self._record_catalog(matcher.catalog)
-        step = ingest_batch(
-            records,
-            self._written,
-            self._key,
-            rules.door,
-            now,
-            decode=self._decode,
-            max_message_bytes=rules.limits.max_message_bytes,
-            seen=self._seen,
-            departments=departments,
-            matcher=matcher,
-            work=rules.work,
+        limit = rules.limits.max_message_bytes
+        admitted = admit_batch(
+            records, self._written, self._key, rules.door, now, self._decode, limit, departments, rules.work
         )
+        elsewhere = await self._lookups.counted_elsewhere(admitted)
+        step = count_batch(admitted, self._key, self._seen, matcher, elsewhere)
         flood = check_invalid_ratio(
             self._windows, step.messages_by_partition, step.invalid_by_partition, rules.invalid_ratio
         )
         if flood:
             raise InvalidInputFloodError(flood)
-        letters = [to_dead_letter(r, now, rules.sealer, rules.letter_limit) for r in step.rejections]
-        late = [to_dead_letter(r, now, rules.sealer, rules.letter_limit) for r in step.late]
+        stamped = self._letter_clock()
+        letters = [to_dead_letter(r, stamped, rules.sealer, rules.letter_limit) for r in step.rejections]
+        late = [to_dead_letter(r, stamped, rules.sealer, rules.letter_limit) for r in step.late]
         if letters:
             await self._send_dead_letters(letters)
         if late:
@@ -296,6 +299,7 @@ class UsageProcessor:
         keys = sorted(group_by_state_key(step.observations))
         raw = await self._sessions.get_many(keys)
         states = {k: KeyState.from_bytes(v) for k, v in raw.items()}
+        states = {**await self._lookups.seeded(set(keys) - set(states), epoch_ms(now)), **states}
         updates = sessionize_batch(states, step.observations, self._rules.sessions, epoch_ms(now))
         session_rows = [row for update in updates for row in update.rows]
         if session_rows:
@@ -317,7 +321,7 @@ class UsageProcessor:
 
     async def _reconcile_seen(self, partitions: set[SourcePartition], now: datetime) -> None:
         """Bring the local record of counted events level with the warehouse, once per assignment."""
-        since_day = (now - self._rules.door.policy.allowed_lateness).date().toordinal() - EPOCH_ORDINAL - 1
+        since_day = first_kept_day(now, self._rules.door.policy.allowed_lateness)
         for partition in partitions - self._reconciled:
             warehouse_mark = self._written.get(partition, -1)
             local_mark = self._seen.mark(partition)

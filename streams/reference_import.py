@@ -19,7 +19,7 @@ from schemas.settings import Settings
 from sinks.migrate import apply_migrations
 from sinks.reference_writers import Versioned
 from sinks.warehouse import connect_warehouse
-from streams.keys import load_pseudonym_key
+from streams.keys import bind_key_to_warehouse, load_pseudonym_key
 from streams.processors import ReferenceWriter
 from streams.sources import reference_sources
 from streams.stages.sources.reference import Decoded
@@ -64,11 +64,14 @@ def write_reference(
 
 def import_into_warehouse(settings: Settings, source: str, messages: Sequence[tuple[bytes, bytes]]) -> str:
     """Write ``entitlements`` or ``directory`` messages into the configured warehouse (migrated
-    first, as replay does); returns the table written."""
-    spec = {s.name: s for s in reference_sources(settings, load_pseudonym_key(settings.privacy))}[source]
+    first, and refused under a pseudonym key other than the warehouse's, as replay does);
+    returns the table written."""
+    key = load_pseudonym_key(settings.privacy)
+    spec = {s.name: s for s in reference_sources(settings, key)}[source]
     client = connect_warehouse(settings.warehouse)
     try:
         apply_migrations(client)
+        bind_key_to_warehouse(client, key, settings.privacy)
         write_reference(client, spec.topic, messages, spec.decode, spec.writer, datetime.now(UTC))
     finally:
         client.close()

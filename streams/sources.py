@@ -24,11 +24,18 @@ Decoder = Callable[[SourceRecord], SourceDecoded]
 
 @dataclass(frozen=True)
 class UsageSourceSpec:
-    """One usage source: its name (``agent``, ``osquery``, ...), its topic and its decoder."""
+    """One usage source: its name (``agent``, ``osquery``, ...), its topic and its decoder.
+
+    ``keyed_by_device``: its producers key messages by device, so every copy of an event lands
+    in one partition and the partition's own record of counted ids finds it. SSO messages
+    (an API page, an event hook delivery, an Event Hubs batch) carry many users and have no
+    such key, so their ids are looked up in the warehouse, once per batch (sign-ins are few).
+    """
 
     name: str
     topic: str
     decode: Decoder
+    keyed_by_device: bool = True
 
     def dead_letter_topic(self, suffix: str) -> str:
         return self.topic + suffix
@@ -42,8 +49,8 @@ def usage_sources(settings: Settings) -> list[UsageSourceSpec]:
         UsageSourceSpec(
             "osquery", kafka.osquery_topic, partial(decode_osquery, interval_seconds=ingest.osquery_interval_seconds)
         ),
-        UsageSourceSpec("okta", kafka.okta_topic, decode_okta),
-        UsageSourceSpec("entra", kafka.entra_topic, decode_entra),
+        UsageSourceSpec("okta", kafka.okta_topic, decode_okta, keyed_by_device=False),
+        UsageSourceSpec("entra", kafka.entra_topic, decode_entra, keyed_by_device=False),
     ]
 
 

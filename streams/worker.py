@@ -18,7 +18,7 @@ from sinks.warehouse import Warehouse
 from streams.app import create_app
 from streams.broker_log import install_outage_filter
 from streams.catalog_source import CatalogWatcher
-from streams.keys import load_pseudonym_key
+from streams.keys import PseudonymKeyMismatchError, bind_key_to_warehouse, load_pseudonym_key
 
 log = logging.getLogger(__name__)
 
@@ -49,6 +49,11 @@ def run_worker(settings: Settings) -> None:
     warehouse.open_blocking()
     applied = warehouse.run_blocking(apply_migrations)
     log.info("warehouse ready; migrations applied now: %s", [m.name for m in applied] or "none")
+    try:
+        warehouse.run_blocking(bind_key_to_warehouse, key, settings.privacy)
+    except PseudonymKeyMismatchError:
+        warehouse.close_blocking()
+        raise
     if settings.metrics.enabled:
         start_http_server(settings.metrics.port, addr=settings.metrics.host)
     asyncio.set_event_loop(asyncio.new_event_loop())

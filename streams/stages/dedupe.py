@@ -1,13 +1,16 @@
 """Stage: an event delivered again (a re-sent agent buffer, a replayed log page) counts once.
 
-Sources key their messages by device, so every copy of an event lands in the same partition;
-the record of seen event ids is therefore kept per source partition, and bucketed by the day
-of the event's time so that ids older than the allowed lateness can be dropped wholesale.
+An event id counts once per warehouse, keyed by the day of the event's minute so that ids older
+than the allowed lateness can be dropped wholesale. Sources keyed by device send every copy of
+an event to one partition, so the worker's record of seen ids is kept per source partition and
+needs no warehouse query. Sources without such a key (SSO) and offline replay also pass the
+ids the warehouse already counted anywhere (``counted_elsewhere`` in ``ingest.count_batch``).
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
+from datetime import datetime, timedelta
 from typing import Protocol
 
 SourcePartition = tuple[str, int]
@@ -19,6 +22,14 @@ def seen_key(event_minute_ms: int, event_id: str) -> SeenKey:
     """The day (since the epoch, UTC) of the minute the event counts in, and its id: the same
     day the warehouse stores the id under, so the record can be rebuilt from it."""
     return event_minute_ms // DAY_MS, event_id
+
+
+def first_kept_day(now: datetime, allowed_lateness: timedelta) -> int:
+    """The oldest day (since the epoch, UTC) whose ids must be kept: a day before it holds only
+    events the door would set aside as late. Never before the epoch: a replay whose clock has
+    not moved yet (no valid event read) has nothing older to forget."""
+    oldest = (now - allowed_lateness).timestamp() * 1000
+    return max(0, int(oldest // DAY_MS) - 1)
 
 
 class SeenEvents(Protocol):

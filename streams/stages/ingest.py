@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections import Counter, defaultdict
 from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
 from datetime import datetime
 from functools import lru_cache
@@ -12,7 +13,7 @@ import orjson
 
 from schemas.records import PlacedUsage, ProductMinuteRollup, Rejection, SourceRecord
 from schemas.usage import AgentHealth, UsageEvent
-from streams.stages.admit import Door, Verdict
+from streams.stages.admit import Door, Judgement, Verdict
 from streams.stages.aggregate import aggregate_usage, event_minute_ms
 from streams.stages.bound import DEFAULT_WORK_LIMITS, WorkLimits, work_problem
 from streams.stages.bound import STAGE as BOUND_STAGE
@@ -51,6 +52,23 @@ class IngestStep:
     messages_by_partition: Counter[SourcePartition]
 
 
+@dataclass(frozen=True, slots=True)
+class AdmittedBatch:
+    """A batch after decoding and the rules at the door, before duplicates are dropped."""
+
+    records: int
+    fresh: list[SourceRecord]
+    admitted: list[tuple[UsageEvent, SourceRecord]]
+    rejections: list[Rejection]
+    late: list[Rejection]
+    out_of_scope: Counter[str]
+    health: list[AgentHealth]
+
+    def seen_keys(self) -> list[SeenKey]:
+        """The keys the admitted events are counted under: what to look up before ``count_batch``."""
+        return [seen_key(event_minute_ms(event), event.event_id) for event, _ in self.admitted]
+
+
 def ingest_batch(
     records: Sequence[SourceRecord],
     written: Mapping[SourcePartition, int],
@@ -63,43 +81,71 @@ def ingest_batch(
     departments: Mapping[str, str] | None = None,
     matcher: Matcher | None = None,
     work: WorkLimits = DEFAULT_WORK_LIMITS,
+    counted_elsewhere: AbstractSet[SeenKey] = frozenset(),
 ) -> IngestStep:
-    """Skip what the warehouse holds, decode, apply the rules at the door, drop duplicates,
-    name the product, pseudonymize and aggregate. ``decode`` is the source's decoder;
-    ``departments`` maps user pseudonyms to departments when the scope is by department;
-    a message asking for more ``work`` than allowed is dead-lettered whole."""
-    matcher = matcher or default_matcher()
+    """``admit_batch`` then ``count_batch``: the whole step for callers that look nothing up between."""
+    admitted = admit_batch(records, written, key, door, now, decode, max_message_bytes, departments, work)
+    return count_batch(admitted, key, seen, matcher, counted_elsewhere)
+
+
+def admit_batch(
+    records: Sequence[SourceRecord],
+    written: Mapping[SourcePartition, int],
+    key: PseudonymKey,
+    door: Door,
+    now: datetime,
+    decode: Decoder = decode_agent_usage,
+    max_message_bytes: int = DEFAULT_LIMITS.max_message_bytes,
+    departments: Mapping[str, str] | None = None,
+    work: WorkLimits = DEFAULT_WORK_LIMITS,
+) -> AdmittedBatch:
+    """Skip what the warehouse holds, decode and apply the rules at the door. ``decode`` is
+    the source's decoder; ``departments`` maps user pseudonyms to departments when the scope
+    is by department; a message asking for more ``work`` than allowed is dead-lettered whole."""
     fresh = unwritten(records, written)
-    admitted: list[tuple[UsageEvent, SourceRecord]] = []
-    rejections: list[Rejection] = []
-    late: list[Rejection] = []
-    out_of_scope: Counter[str] = Counter()
-    health: list[AgentHealth] = []
+    batch = AdmittedBatch(len(records), fresh, [], [], [], Counter(), [])
     for record in fresh:
         if len(record.value) > max_message_bytes:
             reason = f"message of {len(record.value)} bytes exceeds {max_message_bytes}"
-            rejections.append(Rejection(record, STAGE, reason, record.value))
+            batch.rejections.append(Rejection(record, STAGE, reason, record.value))
             continue
         decoded = decode(record)
         problem = work_problem(decoded, work)
         if problem:
-            rejections.append(Rejection(record, BOUND_STAGE, problem, record.value))
+            batch.rejections.append(Rejection(record, BOUND_STAGE, problem, record.value))
             continue
-        rejections.extend(decoded.rejections)
-        health.extend(decoded.health)
+        batch.rejections.extend(decoded.rejections)
+        batch.health.extend(decoded.health)
         for event in decoded.events:
             department = None
             if departments is not None:
                 department = departments.get(pseudonymize(event.attributed_user, key))
-            judgement = door.judge(event, now, department)
-            if judgement.verdict is Verdict.ADMIT:
-                admitted.append((event, record))
-            elif judgement.verdict is Verdict.OUT_OF_SCOPE:
-                out_of_scope[judgement.reason] += 1
-            else:
-                target = late if judgement.verdict is Verdict.LATE else rejections
-                target.append(_set_aside(record, event, judgement.reason))
-    first_copies, counted = _first_copies(admitted, seen)
+            _judge(batch, event, record, door.judge(event, now, department))
+    return batch
+
+
+def _judge(batch: AdmittedBatch, event: UsageEvent, record: SourceRecord, judgement: Judgement) -> None:
+    if judgement.verdict is Verdict.ADMIT:
+        batch.admitted.append((event, record))
+    elif judgement.verdict is Verdict.OUT_OF_SCOPE:
+        batch.out_of_scope[judgement.reason] += 1
+    else:
+        target = batch.late if judgement.verdict is Verdict.LATE else batch.rejections
+        target.append(_set_aside(record, event, judgement.reason))
+
+
+def count_batch(
+    batch: AdmittedBatch,
+    key: PseudonymKey,
+    seen: SeenEvents = NOTHING_SEEN,
+    matcher: Matcher | None = None,
+    counted_elsewhere: AbstractSet[SeenKey] = frozenset(),
+) -> IngestStep:
+    """Drop duplicates (of this batch, of the partition's record ``seen``, and the keys the
+    warehouse already counted under any partition, ``counted_elsewhere``), name the product,
+    pseudonymize and aggregate."""
+    matcher = matcher or default_matcher()
+    first_copies, counted = _first_copies(batch.admitted, seen, counted_elsewhere)
     usages: list[PlacedUsage] = []
     background = 0
     for event, record in first_copies:
@@ -108,22 +154,22 @@ def ingest_batch(
             background += 1
         else:
             usages.append(_place(event, name, record, key))
-    marks = last_offsets(fresh)
+    marks = last_offsets(batch.fresh)
     return IngestStep(
         rollups=aggregate_usage(usages, marks),
         observations=[_observation(u) for u in usages],
-        rejections=rejections,
-        late=late,
-        out_of_scope=out_of_scope,
-        duplicates=len(admitted) - len(first_copies),
+        rejections=batch.rejections,
+        late=batch.late,
+        out_of_scope=batch.out_of_scope,
+        duplicates=len(batch.admitted) - len(first_copies),
         background=background,
         counted=counted,
-        health=health,
+        health=batch.health,
         events=len(usages),
-        already_written=len(records) - len(fresh),
+        already_written=batch.records - len(batch.fresh),
         last_offsets=marks,
-        invalid_by_partition=Counter((t, p) for t, p, _ in {_coordinates(r) for r in rejections}),
-        messages_by_partition=Counter((r.topic, r.partition) for r in fresh),
+        invalid_by_partition=Counter((t, p) for t, p, _ in {_coordinates(r) for r in batch.rejections}),
+        messages_by_partition=Counter((r.topic, r.partition) for r in batch.fresh),
     )
 
 
@@ -134,9 +180,9 @@ def default_matcher() -> Matcher:
 
 
 def _first_copies(
-    admitted: list[tuple[UsageEvent, SourceRecord]], seen: SeenEvents
+    admitted: list[tuple[UsageEvent, SourceRecord]], seen: SeenEvents, counted_elsewhere: AbstractSet[SeenKey]
 ) -> tuple[list[tuple[UsageEvent, SourceRecord]], dict[SourcePartition, list[SeenKey]]]:
-    """Events not counted before, in this batch or earlier; and their keys, per partition."""
+    """Events not counted before, in this batch or earlier, here or elsewhere; and their keys, per partition."""
     keyed = [(seen_key(event_minute_ms(e), e.event_id), e, r) for e, r in admitted]
     by_partition: dict[SourcePartition, list[SeenKey]] = defaultdict(list)
     for key, _, record in keyed:
@@ -144,11 +190,13 @@ def _first_copies(
     known = {p: seen.seen(p, keys) for p, keys in by_partition.items()}
     firsts: list[tuple[UsageEvent, SourceRecord]] = []
     counted: dict[SourcePartition, list[SeenKey]] = defaultdict(list)
+    batch_counted: set[SeenKey] = set()
     for key, event, record in keyed:
         partition = (record.topic, record.partition)
-        if key in known[partition]:
+        if key in known[partition] or key in counted_elsewhere or key in batch_counted:
             continue
         known[partition].add(key)
+        batch_counted.add(key)
         counted[partition].append(key)
         firsts.append((event, record))
     return firsts, dict(counted)

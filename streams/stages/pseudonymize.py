@@ -43,3 +43,24 @@ def pseudonymize(identity: str, key: PseudonymKey) -> str:
         return canonical_identity(identity)
     digest = hmac.new(key.secret, canonical_identity(identity).encode(), hashlib.sha256)
     return digest.hexdigest()[:PSEUDONYM_HEX_CHARS]
+
+
+KEY_CHECK_TEXT = b"seatmeter pseudonym key check"
+
+
+def key_check(key: PseudonymKey) -> str:
+    """A value that tells keys apart without revealing them: recorded in the warehouse per key id."""
+    return hmac.new(key.secret, KEY_CHECK_TEXT, hashlib.sha256).hexdigest()[:16]
+
+
+def key_mismatch(key: PseudonymKey, recorded: str | None, key_source: str) -> str | None:
+    """Why ``key`` must not write a warehouse whose key ``key.key_id`` had the ``recorded``
+    check value, or None when it may: a second key under one id makes second pseudonyms for
+    the same people, so user counts would double."""
+    if key.keep_identities or recorded is None or recorded == key_check(key):
+        return None
+    return (
+        f"this warehouse's pseudonyms were made with another key named {key.key_id!r}, not the one from {key_source}.\n"
+        "Use the warehouse's key (SEATMETER_PRIVACY__PSEUDONYM_KEY or SEATMETER_PRIVACY__PSEUDONYM_KEY_FILE), "
+        "or give a new key its own SEATMETER_PRIVACY__PSEUDONYM_KEY_ID."
+    )

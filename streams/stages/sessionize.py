@@ -25,6 +25,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from typing import Any
 
 import orjson
 
@@ -301,6 +302,19 @@ def session_id(key: SessionKey, start_ms: int) -> int:
     """Stable across runs and orders: the key and the start name the session."""
     text = _SEP.join((key.device_id, key.user_key, key.product, str(start_ms)))
     return int.from_bytes(hashlib.blake2b(text.encode(), digest_size=8).digest(), "big")
+
+
+def seeded_states(rows: Iterable[tuple[Any, ...]], partition: int) -> dict[str, KeyState]:
+    """State rebuilt from sessions the warehouse holds (written by a streaming worker, say), for
+    keys that have no state here: new events then extend those sessions instead of starting a
+    second one beside them. Active time comes back capped at the span, as it was written."""
+    sessions: dict[str, list[Session]] = {}
+    for device, user, product, start, end, active, events, measured, signins, kind, zone in rows:
+        key = SessionKey(str(device), str(user), str(product)).state_key(partition)
+        session = Session(int(start), int(end), int(active), int(events), int(measured), int(signins), str(kind),
+                          str(zone))  # fmt: skip
+        sessions.setdefault(key, []).append(session)
+    return {key: KeyState(tuple(sorted(found, key=lambda s: s.start_ms))) for key, found in sessions.items()}
 
 
 def group_by_state_key(observations: Iterable[KeyedObservation]) -> dict[str, list[KeyedObservation]]:

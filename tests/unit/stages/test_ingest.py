@@ -6,6 +6,7 @@ import pytest
 from schemas.settings import ScopeSettings, Settings
 from streams.sources import usage_sources
 from streams.stages.admit import Door, DoorPolicy
+from streams.stages.dedupe import seen_key
 from streams.stages.ingest import ingest_batch
 from streams.stages.pseudonymize import PseudonymKey, pseudonymize
 from tests.unit.helpers import FIXTURES, agent_event, agent_fixtures, record
@@ -17,6 +18,11 @@ DOOR = Door(DoorPolicy())
 
 def ingest(batch, written=None, door=DOOR, now=NOW):
     return ingest_batch(batch, written or {}, KEY, door, now)
+
+
+def seen_key_of(event, event_id="same"):
+    minute = datetime.fromisoformat(event["event_time"]).replace(second=0)
+    return seen_key(int(minute.timestamp() * 1000), event_id)
 
 
 def test_all_fixtures_flow_through_the_batch_step():
@@ -150,11 +156,20 @@ def test_an_event_counted_in_an_earlier_batch_counts_zero_times_now():
     assert again.last_offsets == {("agent", 0): 5}
 
 
-def test_same_id_in_another_partition_is_another_device_and_counts():
+def test_same_id_in_another_partition_of_the_batch_counts_once():
     step = ingest(
         [record(agent_event(event_id="same"), partition=0), record(agent_event(event_id="same"), partition=1)]
     )
-    assert step.duplicates == 0 and step.events == 2
+    assert step.duplicates == 1 and step.events == 1
+    assert step.counted == {("agent", 0): [seen_key_of(agent_event())]}
+
+
+def test_an_id_the_warehouse_counted_under_another_partition_counts_zero_times():
+    copy = record(agent_event(event_id="same"), partition=3, offset=7)
+    step = ingest_batch([copy], {}, KEY, DOOR, NOW, counted_elsewhere={seen_key_of(agent_event(), "same")})
+    assert step.duplicates == 1 and step.events == 0
+    assert step.counted == {}
+    assert step.last_offsets == {("agent", 3): 7}
 
 
 @pytest.mark.parametrize(
