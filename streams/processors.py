@@ -36,6 +36,7 @@ from sinks.writers import (
 )
 from streams import metrics
 from streams.catalog_source import CatalogWatcher
+from streams.run_tracking import RunTracker
 from streams.stages.activity import batch_arrivals
 from streams.stages.admit import Door, DoorPolicy
 from streams.stages.aggregate import epoch_ms
@@ -44,7 +45,8 @@ from streams.stages.dead_letter import to_dead_letter
 from streams.stages.decode import SizeLimits
 from streams.stages.guard import InvalidRatioLimit, InvalidRatioWindows, check_invalid_ratio
 from streams.stages.ingest import Decoder, IngestStep, ingest_batch
-from streams.stages.progress import OffsetGap, SourcePartition, offset_gaps
+from streams.stages.process_runs import RunUpdate
+from streams.stages.progress import OffsetGap, SourcePartition, offset_gaps, unwritten
 from streams.stages.pseudonymize import PseudonymKey
 from streams.stages.seal import Sealer
 from streams.stages.sessionize import (
@@ -178,6 +180,7 @@ class UsageProcessor:
         send_late: SendDeadLetters,
         read_back: ReadBack | None,
         clock: Clock = utc_now,
+        runs: RunTracker | None = None,
     ) -> None:
         self._inserter = inserter
         self._warehouse = warehouse
@@ -197,6 +200,7 @@ class UsageProcessor:
         self._send_late = send_late
         self._read_back = read_back
         self._clock = clock
+        self._runs = runs
         self._writer = ProductUsageWriter()
         self._health = AgentHealthWriter()
         self._written: dict[SourcePartition, int] = {}
@@ -234,13 +238,16 @@ class UsageProcessor:
         departments = await self._departments(now)
         matcher = self._catalog.current()
         await self._record_catalog(matcher.catalog)
+        decode, run_updates = self._decode, list[RunUpdate]()
+        if self._runs is not None:
+            decode, run_updates = await self._runs.track(unwritten(records, self._written), self._decode, now)
         step = ingest_batch(
             records,
             self._written,
             self._key,
             rules.door,
             now,
-            decode=self._decode,
+            decode=decode,
             max_message_bytes=rules.limits.max_message_bytes,
             seen=self._seen,
             departments=departments,
@@ -261,6 +268,8 @@ class UsageProcessor:
             await self._inserter.insert(self._health.table, lambda client: self._health.write(client, step.health))
         key_id = self._key.recorded_id
         await self._update_sessions(step, now)
+        if self._runs is not None:
+            await self._runs.save(run_updates)  # after the sessions it fed, before the rollups that mark the batch
         await self._inserter.insert(self._writer.table, lambda c: self._writer.write(c, step.rollups, key_id))
         with_rows = {(r.source_topic, r.source_partition) for r in step.rollups}
         self._seen.record(step.counted, {p: o for p, o in step.last_offsets.items() if p in with_rows})

@@ -24,11 +24,13 @@ Decoder = Callable[[SourceRecord], SourceDecoded]
 
 @dataclass(frozen=True)
 class UsageSourceSpec:
-    """One usage source: its name (``agent``, ``osquery``, ...), its topic and its decoder."""
+    """One usage source: its name (``agent``, ``osquery``, ...), its topic and its decoder;
+    ``tracks_runs`` when its differential rows need per-host run state (``process_runs``)."""
 
     name: str
     topic: str
     decode: Decoder
+    tracks_runs: bool = False
 
     def dead_letter_topic(self, suffix: str) -> str:
         return self.topic + suffix
@@ -40,7 +42,10 @@ def usage_sources(settings: Settings) -> list[UsageSourceSpec]:
     return [
         UsageSourceSpec("agent", kafka.agent_topic, partial(decode_agent_usage, limits=limits)),
         UsageSourceSpec(
-            "osquery", kafka.osquery_topic, partial(decode_osquery, interval_seconds=ingest.osquery_interval_seconds)
+            "osquery",
+            kafka.osquery_topic,
+            partial(decode_osquery, interval_seconds=ingest.osquery_interval_seconds),
+            tracks_runs=True,
         ),
         UsageSourceSpec("okta", kafka.okta_topic, decode_okta),
         UsageSourceSpec("entra", kafka.entra_topic, decode_entra),
