@@ -5,6 +5,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from schemas.osquery import HostLine
 from schemas.usage import ExecutableRef, SessionType, UsageKind, UsageSource
 from streams.stages.sources.base import STAGE, derived_event_id
 from streams.stages.sources.osquery import (
@@ -547,3 +548,62 @@ def test_arbitrary_rows_in_valid_lines_are_all_accounted_for(generated, shape, a
         assert event.executable.path
         assert event.executable.file_name
         assert event.event_time.tzinfo == UTC
+
+
+# --- signs of life and differential state ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("document", "expected"),
+    [
+        pytest.param(
+            line(),
+            HostLine("lnx-build-07", "pack_seatmeter-usage_processes_linux", 1795777200000),
+            id="a snapshot line",
+        ),  # fmt: skip
+        pytest.param(
+            {**line(), "snapshot": [{"instance_id": "7c4e", "seatmeter_heartbeat": "1"}], "epoch": 3},
+            HostLine(
+                "lnx-build-07",
+                "pack_seatmeter-usage_processes_linux",
+                1795777200000,
+                heartbeat=True,
+                generation="7c4e:3",
+            ),
+            id="a heartbeat names its osquery instance and epoch",
+        ),  # fmt: skip
+        pytest.param(
+            {**{k: v for k, v in line().items() if k != "snapshot"}, "columns": row(), "action": "added"},
+            HostLine("lnx-build-07", "pack_seatmeter-usage_processes_linux", 1795777200000, initial=True),
+            id="added at counter 0: osquery's initial results",
+        ),
+        pytest.param(
+            {
+                **{k: v for k, v in line().items() if k not in ("snapshot", "counter")},
+                "columns": row(),
+                "action": "added",
+            },
+            HostLine("lnx-build-07", "pack_seatmeter-usage_processes_linux", 1795777200000),
+            id="no counter (old releases): no restart can be told",
+        ),
+    ],
+)
+def test_every_valid_line_is_a_sign_of_life(document, expected):
+    assert decode_osquery(record(document)).line == expected
+
+
+def test_heartbeat_rows_are_skipped_not_dead_lettered():
+    decoded = decode_osquery(record({**line(), "snapshot": [{"pid": "1", "seatmeter_heartbeat": "1"}]}))
+    assert (decoded.events, decoded.rejections, dict(decoded.skipped)) == ([], [], {SkipReason.HEARTBEAT: 1})
+
+
+def test_differential_rows_of_one_process_share_a_run():
+    header = {k: v for k, v in line().items() if k not in ("snapshot", "action")}
+    first = decode_osquery(record({**header, "columns": row(), "action": "added"}))
+    later = decode_osquery(record({**header, "unixTime": 1795780800, "columns": row(), "action": "removed"}))
+    other = decode_osquery(record({**header, "columns": row(pid="48211"), "action": "added"}))
+    assert first.events == later.events == []
+    assert [(c.added, c.run_id) for c in first.changes + later.changes] == [(True, first.changes[0].run_id)] + [
+        (False, first.changes[0].run_id)
+    ]
+    assert other.changes[0].run_id != first.changes[0].run_id
