@@ -607,3 +607,15 @@ def test_differential_rows_of_one_process_share_a_run():
         (False, first.changes[0].run_id)
     ]
     assert other.changes[0].run_id != first.changes[0].run_id
+
+
+def test_the_pack_has_a_heartbeat_at_the_process_queries_interval_routed_to_the_topic():
+    deploy = FIXTURES.parents[1] / "deploy" / "osquery"
+    queries = orjson.loads((deploy / "packs" / "seatmeter-usage.conf").read_bytes())["queries"]
+    heartbeat = queries.pop("heartbeat")
+    assert "AS seatmeter_heartbeat FROM osquery_info" in heartbeat["query"]
+    assert "instance_id" in heartbeat["query"]
+    assert heartbeat["snapshot"] is True
+    assert {q["interval"] for q in queries.values()} == {heartbeat["interval"]}
+    routed = orjson.loads((deploy / "seatmeter.conf").read_bytes())["kafka_topics"]["seatmeter.osquery-results"]
+    assert set(routed) == {f"pack_seatmeter-usage_{name}" for name in [*queries, "heartbeat"]}
