@@ -40,6 +40,14 @@ HISTORY = History(
 SESSIONS = """
 SELECT user_key, product, toString(started_at) AS started, toString(ended_at) AS ended, running_seconds
 FROM usage_sessions ORDER BY user_key, product, started_at"""
+# Users per product and minute, minutes covered as pool_usage_1m_compute covers them with sessions.
+CONCURRENCY = """
+SELECT product, toString(minute) AS minute, uniqExact(user_key) AS users
+FROM usage_sessions
+ARRAY JOIN arrayMap(i -> toStartOfMinute(started_at) + toIntervalMinute(i),
+    range(toUInt32(dateDiff('minute', toStartOfMinute(started_at),
+        toStartOfMinute(greatest(started_at, ended_at - toIntervalMillisecond(1)))) + 1))) AS minute
+GROUP BY product, minute"""
 TEN_YEARS = {"SEATMETER_INGEST__ALLOWED_LATENESS_SECONDS": str(10 * 365 * 86_400)}  # the history is a fixed day
 DAILY = "SELECT toString(day) AS day, user_key, product, sessions, running_seconds FROM usage_daily"
 
@@ -71,6 +79,21 @@ def daily(pipeline: Pipeline) -> dict[tuple[str, str, str], tuple[int, Decimal]]
     }
 
 
+def concurrency(pipeline: Pipeline) -> dict[tuple[str, datetime], int]:
+    rows = pipeline.query(CONCURRENCY)
+    return {(r["product"], datetime.fromisoformat(r["minute"])): int(r["users"]) for r in rows}
+
+
+def assert_same_concurrency_but_at_edges(truth: Pipeline, other: Pipeline) -> None:
+    """Per product and minute the same number of users, except within one interval of a run's edge."""
+    edges = [(s[1], edge) for s in sessions(truth) for edge in (s[2], s[3])]
+    want, got = concurrency(truth), concurrency(other)
+    differing = {key for key in want.keys() | got.keys() if want.get(key, 0) != got.get(key, 0)}
+    assert len(differing) < len(want) // 10
+    for product, minute in differing:
+        assert any(p == product and abs((minute - edge).total_seconds()) <= INTERVAL for p, edge in edges)
+
+
 def assert_within_one_interval(expected: list[tuple[Any, ...]], actual: list[tuple[Any, ...]]) -> None:
     assert len(actual) == len(expected)
     for want, got in zip(expected, actual, strict=True):
@@ -88,6 +111,7 @@ def test_differential_and_snapshot_logs_replay_to_the_same_sessions_and_daily_us
     assert len(truth) == 9  # lunch splits chen's CAD runs, dana's plotter and lab tool; chen's lab tool twice
     assert_within_one_interval(truth, sessions(events))
     assert sessions(batches) == sessions(events)
+    assert_same_concurrency_but_at_edges(snapshot, events)
     for differential in (events, batches):
         days = daily(differential)
         assert days.keys() == daily(snapshot).keys()
