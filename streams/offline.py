@@ -179,7 +179,7 @@ async def _replay(
         send_late=keep_late,
         read_back=None,
         clock=clock,
-        runs=None if runs is None else RunTracker(runs, rules.sessions.horizon_ms),
+        runs=None if runs is None else RunTracker(runs, rules.sessions.horizon_ms, rules.sealer),
     )
     for batch in batches(records, settings.worker.batch_max_messages):
         clock.advance(_data_times(spec, batch))

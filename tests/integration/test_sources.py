@@ -110,10 +110,11 @@ def test_every_source_lands_in_the_warehouse(embedded_pipeline):
 def with_canary(source: UsageSourceSpec, payload: bytes) -> bytes | None:
     """The fixture with its first user's identity replaced by the canary, wherever it appears."""
     decoded = source.decode(SourceRecord(source.topic, 0, 0, payload))
-    if not decoded.events:
+    usage = [*decoded.events, *(change.event for change in getattr(decoded, "changes", []))]
+    if not usage:
         return None
     escaped = CANARY.replace("\\", "\\\\").encode()
-    original = decoded.events[0].user.replace("\\", "\\\\").encode()
+    original = usage[0].user.replace("\\", "\\\\").encode()
     return payload.replace(original, escaped)
 
 
