@@ -225,7 +225,8 @@ def track_runs_batch(
     watermark_ms: int,
 ) -> RunsStep:
     """Every line of a batch in arrival order, per host: the sightings each line gives (each once
-    per batch) in place of its differential rows, and every touched host's new state."""
+    per batch) in place of its differential rows, and the new state of every touched host that has
+    runs or had them (``None``: it has none left)."""
     current = dict(states)
     emitted: set[str] = set()
     decoded: dict[tuple[str, int, int], SourceDecoded] = {}
@@ -243,8 +244,19 @@ def track_runs_batch(
         emitted.update(e.event_id for e in fresh)
         decoded[coordinates] = replace(content, events=[*content.events, *fresh])
     horizon = watermark_ms - horizon_ms
-    updates = [RunUpdate(k, p, expire(current[k], horizon)) for k, p in sorted(touched.items())]
+    updates = []
+    for state_key, partition in sorted(touched.items()):
+        kept = expire(current[state_key], horizon)
+        if kept is not None and not _holds_runs(kept):
+            kept = None
+        if kept is not None or _holds_runs(states.get(state_key)):
+            updates.append(RunUpdate(state_key, partition, kept))
     return RunsStep(decoded, updates)
+
+
+def _holds_runs(state: HostRuns | None) -> bool:
+    """A host without runs is not written: snapshot-only hosts cost their state nothing."""
+    return state is not None and bool(state.runs or state.resets)
 
 
 def host_line(content: SourceDecoded) -> HostLine | None:

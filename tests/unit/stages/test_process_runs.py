@@ -305,3 +305,20 @@ ENDED = Run("q", T0, T0, T0 + 4 * I_MS, None, event())
 def test_expire(state, horizon, kept):
     expired = expire(state, horizon)
     assert (None if expired is None else set(expired.runs)) == kept
+
+
+def test_hosts_without_runs_write_no_state_and_hosts_whose_runs_ended_are_emptied():
+    snapshot_only = [
+        (record(line, offset=i, topic="osquery"), None) for i, line in enumerate(snapshot_log(ALL_AFTERNOON))
+    ]
+    items = [(r, decode_osquery(r)) for r, _ in snapshot_only]
+    assert track_runs_batch({}, items, RULES.horizon_ms, _ms(NOW)).updates == []
+    short = History(4, (Process(101, "chen", "/opt/acme/cad/acmecad", 0, 2),))
+    lines = [record(line, offset=i, topic="osquery") for i, line in enumerate(differential_log(short))]
+    first = track_runs_batch({}, [(r, decode_osquery(r)) for r in lines[:2]], RULES.horizon_ms, _ms(NOW))
+    [opened] = first.updates
+    assert opened.state is not None and opened.state.runs
+    later = datetime.fromtimestamp(poll_time(4), tz=UTC) + timedelta(seconds=RULES.horizon_ms / 1000)
+    rest = [(r, decode_osquery(r)) for r in lines[2:]]
+    [emptied] = track_runs_batch({opened.state_key: opened.state}, rest, RULES.horizon_ms, _ms(later)).updates
+    assert emptied.state is None
