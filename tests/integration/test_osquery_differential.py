@@ -120,10 +120,7 @@ def test_differential_and_snapshot_logs_replay_to_the_same_sessions_and_daily_us
             assert abs(days[key][1] - running) <= 2 * INTERVAL * count
 
 
-def test_a_streamed_differential_log_gives_the_sessions_of_its_offline_replay(kafka_broker, tmp_path):
-    lines = differential_log(HISTORY, removed_first=True)
-    offline = replayed(tmp_path / "offline", write_log(tmp_path / "differential.jsonl", lines))
-    root = tmp_path / "streamed"
+def streamed_pipeline(root: Path, lines: list[dict[str, Any]], **env: str) -> Pipeline:
     root.mkdir()
     streamed = Pipeline(root=root, warehouse_url=f"chdb://{root / 'warehouse'}", extra_env=dict(TEN_YEARS))
     kafka = KafkaSettings(
@@ -132,8 +129,30 @@ def test_a_streamed_differential_log_gives_the_sessions_of_its_offline_replay(ka
     streamed.extra_env.update(
         {"SEATMETER_KAFKA__OSQUERY_TOPIC": kafka.osquery_topic, "SEATMETER_WORKER__BATCH_MAX_MESSAGES": "16"}
     )
+    streamed.extra_env.update(env)
     asyncio.run(ensure_topics(KAFKA, pipeline_topics(kafka)))
     asyncio.run(produce(KAFKA, kafka.osquery_topic, [(HISTORY.host.encode(), orjson.dumps(line)) for line in lines]))
+    return streamed
+
+
+def test_a_streamed_differential_log_gives_the_sessions_of_its_offline_replay(kafka_broker, tmp_path):
+    lines = differential_log(HISTORY, removed_first=True)
+    offline = replayed(tmp_path / "offline", write_log(tmp_path / "differential.jsonl", lines))
+    streamed = streamed_pipeline(tmp_path / "streamed", lines)
+    streamed.run_until_caught_up()
+    assert sessions(streamed) == sessions(offline)
+    assert daily(streamed) == daily(offline)
+
+
+def test_a_worker_killed_mid_stream_gives_the_same_sessions(kafka_broker, tmp_path):
+    """SIGKILLs replay batches whose run state, session state or rollups were written or not."""
+    lines = differential_log(HISTORY, batch_format=True)
+    offline = replayed(tmp_path / "offline", write_log(tmp_path / "differential.jsonl", lines))
+    streamed = streamed_pipeline(tmp_path / "crashy", lines, SEATMETER_WORKER__COMMIT_INTERVAL_SECONDS="30",
+                                 SEATMETER_WORKER__BATCH_MAX_MESSAGES="4")  # fmt: skip
+    for at_least in (20, 60):
+        worker = streamed.start_worker_reaching("seatmeter_messages_consumed_total", at_least)
+        worker.kill()
     streamed.run_until_caught_up()
     assert sessions(streamed) == sessions(offline)
     assert daily(streamed) == daily(offline)
