@@ -224,14 +224,14 @@ def track_runs_batch(
     horizon_ms: int,
     watermark_ms: int,
 ) -> RunsStep:
-    """Every line of a batch in arrival order, per host: the sightings each line gives (each once
-    per batch) in place of its differential rows, and the new state of every touched host that has
-    runs or had them (``None``: it has none left)."""
+    """Every line of a batch in time order (arrival order among lines of one time), per host: the
+    sightings each line gives (each once per batch) in place of its differential rows, and the new
+    state of every touched host that has runs or had them (``None``: it has none left)."""
     current = dict(states)
     emitted: set[str] = set()
     decoded: dict[tuple[str, int, int], SourceDecoded] = {}
     touched: dict[str, int] = {}
-    for record, content in items:
+    for record, content in sorted(items, key=_line_time):
         coordinates = (record.topic, record.partition, record.offset)
         line = host_line(content)
         if line is None:
@@ -252,6 +252,11 @@ def track_runs_batch(
         if kept is not None or _holds_runs(states.get(state_key)):
             updates.append(RunUpdate(state_key, partition, kept))
     return RunsStep(decoded, updates)
+
+
+def _line_time(item: tuple[SourceRecord, SourceDecoded]) -> int:
+    line = host_line(item[1])
+    return -1 if line is None else line.time_ms
 
 
 def _holds_runs(state: HostRuns | None) -> bool:

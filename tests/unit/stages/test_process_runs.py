@@ -157,6 +157,14 @@ def test_batch_boundaries_and_replayed_batches_change_nothing(history, size, oth
     assert replay(lines, size) == replay(lines, other_size, crash_after_state=frozenset(range(50)))
 
 
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(histories(), st.randoms(use_true_random=False))
+def test_lines_out_of_order_within_a_batch_give_the_same_sessions(history, random):
+    lines = differential_log(history)
+    shuffled = random.sample(lines, len(lines))
+    assert replay(shuffled, batch_size=len(lines) or 1) == replay(lines, batch_size=len(lines) or 1)
+
+
 # --- named cases ----------------------------------------------------------------------------------------------------
 
 ALL_AFTERNOON = History(polls=30, processes=(Process(101, "chen", "/opt/acme/cad/acmecad", 2, 26),))
