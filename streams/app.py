@@ -195,7 +195,7 @@ def _add_usage_agent(
         read_back=partial(_read_back, app, kafka, worker.batch_max_messages, parts.watchdog)
         if worker.fill_offset_gaps
         else None,
-        runs=None if runs is None else RunTracker(runs, parts.rules.sessions.horizon_ms, parts.rules.sealer),
+        runs=None if runs is None else RunTracker(runs, parts.rules.sessions.horizon_ms, Sealer(parts.key)),
     )
 
     async def ingest_usage(stream: Any) -> None:

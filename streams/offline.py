@@ -40,6 +40,7 @@ from streams.processors import DeadLetterMirror, RetryingInserter, UsageProcesso
 from streams.run_tracking import RunTracker
 from streams.sources import UsageSourceSpec, usage_sources
 from streams.stages.process_runs import observed_ms
+from streams.stages.seal import Sealer
 
 _NEVER = datetime(1970, 1, 1, tzinfo=UTC)
 
@@ -179,7 +180,7 @@ async def _replay(
         send_late=keep_late,
         read_back=None,
         clock=clock,
-        runs=None if runs is None else RunTracker(runs, rules.sessions.horizon_ms, rules.sealer),
+        runs=None if runs is None else RunTracker(runs, rules.sessions.horizon_ms, Sealer(key)),
     )
     for batch in batches(records, settings.worker.batch_max_messages):
         clock.advance(_data_times(spec, batch))

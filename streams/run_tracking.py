@@ -4,8 +4,9 @@ The store is the same kind as the session state's: a Faust table (RocksDB and a 
 partitioned like the source topic) when streaming, a local RocksDB file for offline replay. A host
 whose state expired keeps an empty record.
 
-A run remembers its process row (user, path), which are raw identities: the state is sealed like
-dead letters before it reaches the changelog or the disk, unless ``privacy.store_raw_identities``.
+A run remembers its process row (user, path), which are raw identities: the state is always sealed
+like dead letters before it reaches the changelog or the disk (``privacy.store_raw_identities`` is
+about dead letters only).
 """
 
 from __future__ import annotations
@@ -35,7 +36,7 @@ class StateStore(Protocol):
 class RunTracker:
     """Decodes a batch, replaces differential rows by sightings, and keeps the hosts' runs."""
 
-    def __init__(self, store: StateStore, horizon_ms: int, sealer: Sealer | None) -> None:
+    def __init__(self, store: StateStore, horizon_ms: int, sealer: Sealer) -> None:
         self._store = store
         self._horizon_ms = horizon_ms
         self._sealer = sealer
@@ -61,15 +62,14 @@ class RunTracker:
             await self._store.put_many(items)
 
     def _seal(self, state: HostRuns) -> bytes:
-        raw = state.to_bytes()
-        return raw if self._sealer is None else self._sealer.seal(raw)
+        return self._sealer.seal(state.to_bytes())
 
     def _open(self, state_key: str, value: bytes) -> HostRuns:
-        """Plain JSON (raw storage opted in) or sealed; a state sealed under another key starts afresh."""
-        if not value or value.startswith(b"{"):
-            return HostRuns.from_bytes(value)
+        """A state sealed under another key (a new pseudonym key) starts afresh."""
+        if not value:
+            return HostRuns()
         try:
-            return HostRuns.from_bytes(self._sealer.unseal(value) if self._sealer else None)
+            return HostRuns.from_bytes(self._sealer.unseal(value))
         except UnsealError:
             log.warning("the run state of a host was sealed under another pseudonym key; starting it afresh")
             return HostRuns()

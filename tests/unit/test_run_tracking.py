@@ -5,8 +5,6 @@ from __future__ import annotations
 import asyncio
 from datetime import UTC, datetime
 
-import orjson
-
 from streams.run_tracking import RunTracker
 from streams.stages.pseudonymize import PseudonymKey
 from streams.stages.seal import Sealer
@@ -51,8 +49,7 @@ def test_the_state_holds_no_raw_identity_and_opens_again():
     assert len(track(tracker, HEARTBEAT, 1)) == 1  # the run was read back, so the heartbeat sights it
 
 
-def test_with_raw_storage_opted_in_the_state_is_plain_json():
+def test_a_state_sealed_under_another_key_starts_afresh():
     store = Store()
-    track(RunTracker(store, 10**12, None), ADDED, 0)
-    [value] = store.values.values()
-    assert orjson.loads(value)["r"]
+    track(RunTracker(store, 10**12, Sealer(PseudonymKey("k1", b"secret"))), ADDED, 0)
+    assert track(RunTracker(store, 10**12, Sealer(PseudonymKey("k2", b"other"))), HEARTBEAT, 1) == []
