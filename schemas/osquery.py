@@ -18,10 +18,13 @@ one alone; :class:`OsqueryProcessRow` is what a usable process row looks like.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from enum import StrEnum
 from typing import Annotated, Any, Literal
 
 from pydantic import AliasChoices, BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints
+
+from schemas.usage import UsageEvent
 
 # osquery's clock must say something between 2000-01-01 and 2100-01-01 UTC to be believed.
 MIN_UNIX_TIME = 946_684_800
@@ -64,7 +67,7 @@ class OsqueryLogHeader(BaseModel):
     calendar_time: str = Field("", alias="calendarTime")
     unix_time: UnixTime = Field(alias="unixTime")
     epoch: Counter = 0
-    counter: Counter = 0
+    counter: Counter | None = None  # absent in lines of old releases: then no restart can be told
     numerics: bool = False
     decorations: dict[str, Any] = Field(default_factory=dict)
 
@@ -143,3 +146,25 @@ class OsqueryProcessRow(BaseModel):
         None, validation_alias=AliasChoices("version", "product_version", "file_version", "bundle_short_version")
     )
     sha256: Sha256 = None
+
+
+@dataclass(frozen=True, slots=True)
+class HostLine:
+    """What a valid result line says about its host, whatever its rows: osqueryd ran at ``time_ms``."""
+
+    host: str
+    query: str
+    time_ms: int
+    initial: bool = False  # a differential line with counter 0: osquery's state restarted
+    heartbeat: bool = False
+    generation: str = ""  # a heartbeat's osquery instance id and epoch: a new one means a restarted state
+
+
+@dataclass(frozen=True, slots=True)
+class ProcessChange:
+    """A differential row: the process ``run_id`` appeared (``added``) or is gone at the line's time.
+    ``event`` is the row as a usage event (the sighting's template)."""
+
+    run_id: str
+    added: bool
+    event: UsageEvent

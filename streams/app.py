@@ -43,6 +43,7 @@ from streams.processors import (
     WarehouseUnavailableError,
     build_ingest_rules,
 )
+from streams.run_tracking import RunTracker
 from streams.sources import ReferenceSourceSpec, UsageSourceSpec, reference_sources, usage_sources
 from streams.stages.alert_format import alert_message, alertmanager_payload
 from streams.stages.dead_letter import NotADeadLetterError, dead_letter_headers, dead_letter_key, read_dead_letter
@@ -179,6 +180,7 @@ def _add_usage_agent(
         help=f"Open usage sessions per device, user and product, from {source.topic}.",
     )
     sessions = TableSessionStates(app, table)
+    runs = _run_states(app, source, kafka.topic_partitions)
     processor = UsageProcessor(
         parts.inserter,
         parts.warehouse,
@@ -194,17 +196,34 @@ def _add_usage_agent(
         if worker.fill_offset_gaps
         else None,
         dedupe_across_partitions=not source.keyed_by_device,
+        runs=None if runs is None else RunTracker(runs, parts.rules.sessions.horizon_ms, Sealer(parts.key)),
     )
 
     async def ingest_usage(stream: Any) -> None:
         async for events in stream.take_events(worker.batch_max_messages, within=worker.batch_max_seconds):
             records = [to_source_record(e) for e in events]
             sessions.bind(events)
+            if runs is not None:
+                runs.bind(events)
             await _or_exit(processor.process(records))
             _observe_lag(app, records)
 
     app.agent(_raw_topic(app, source.topic), name=f"ingest-{source.name}")(ingest_usage)
     return processor
+
+
+def _run_states(app: faust.App, source: UsageSourceSpec, partitions: int) -> TableSessionStates | None:
+    """The per-host run state of a source with differential rows, kept like the session state."""
+    if not source.tracks_runs:
+        return None
+    table = app.Table(
+        f"runs-{source.name}",
+        key_type=bytes,
+        value_type=bytes,
+        partitions=partitions,
+        help=f"Processes running per host (differential results), from {source.topic}.",
+    )
+    return TableSessionStates(app, table)
 
 
 async def _read_back(

@@ -45,8 +45,11 @@ from streams.alerting import AlertEvaluator
 from streams.catalog_source import CatalogWatcher
 from streams.keys import bind_key_to_warehouse, load_pseudonym_key
 from streams.processors import DeadLetterMirror, RetryingInserter, UsageProcessor, build_ingest_rules, utc_now
+from streams.run_tracking import RunTracker
 from streams.sources import UsageSourceSpec, usage_sources
+from streams.stages.process_runs import observed_ms
 from streams.stages.pseudonymize import PseudonymKey
+from streams.stages.seal import Sealer
 
 _NEVER = datetime(1970, 1, 1, tzinfo=UTC)
 
@@ -140,9 +143,12 @@ def replay_files(settings: Settings, source: str, paths: Sequence[Path]) -> Repl
         state_dir = replay_state_dir(settings, warehouse.run_blocking(warehouse_id))
         seen = SeenEventStore(state_dir / "seen-events")
         sessions = LocalSessionStates(state_dir / "sessions")
+        runs = LocalSessionStates(state_dir / f"runs-{spec.name}") if spec.tracks_runs else None
         try:
-            asyncio.run(_replay(settings, spec, key, records, warehouse, seen, sessions, summary))
+            asyncio.run(_replay(settings, spec, key, records, warehouse, seen, sessions, summary, runs))
         finally:
+            if runs is not None:
+                runs.close()
             sessions.close()
             seen.close()
     finally:
@@ -165,6 +171,7 @@ async def _replay(
     seen: SeenEventStore,
     sessions: LocalSessionStates,
     summary: ReplaySummary,
+    runs: LocalSessionStates | None = None,
 ) -> None:
     inserter = RetryingInserter(warehouse, settings.warehouse)
     mirror = DeadLetterMirror(inserter)
@@ -178,11 +185,12 @@ async def _replay(
         await mirror.process(letters)
 
     clock = DataClock()
+    rules = build_ingest_rules(settings, key)
     processor = UsageProcessor(
         inserter,
         warehouse,
         key,
-        build_ingest_rules(settings, key),
+        rules,
         spec.decode,
         seen,
         CatalogWatcher(settings.catalog.overrides_file, settings.catalog.reload_check_seconds),
@@ -194,13 +202,19 @@ async def _replay(
         dedupe_across_partitions=True,
         letter_clock=utc_now,
         seed_sessions=True,
+        runs=None if runs is None else RunTracker(runs, rules.sessions.horizon_ms, Sealer(key)),
     )
     for batch in batches(records, settings.worker.batch_max_messages):
-        clock.advance(event.event_time for record in batch for event in spec.decode(record).events)
+        clock.advance(_data_times(spec, batch))
         await processor.process(batch)
     if clock.earliest is not None:
         evaluator = AlertEvaluator(warehouse, settings.alerts, _kept_in_the_warehouse, _kept_in_the_warehouse)
         summary.alerts = len(await evaluator.evaluate(now=clock.now + timedelta(minutes=1), since=clock.earliest))
+
+
+def _data_times(spec: UsageSourceSpec, batch: Sequence[SourceRecord]) -> list[datetime]:
+    """The times a batch's messages speak for: their events', and an osquery line's own time."""
+    return [_NEVER + timedelta(milliseconds=ms) for record in batch for ms in observed_ms(spec.decode(record))]
 
 
 async def _kept_in_the_warehouse(alerts: Sequence[Alert]) -> None:

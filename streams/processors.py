@@ -49,6 +49,7 @@ from streams.inserter import (
 )
 from streams.isolate import process_isolating
 from streams.lookups import WarehouseLookups
+from streams.run_tracking import RunTracker
 from streams.stages.activity import batch_arrivals
 from streams.stages.admit import Door, DoorPolicy
 from streams.stages.aggregate import epoch_ms
@@ -59,7 +60,8 @@ from streams.stages.decode import SizeLimits
 from streams.stages.dedupe import first_kept_day
 from streams.stages.guard import InvalidRatioLimit, InvalidRatioWindows, check_invalid_ratio
 from streams.stages.ingest import Decoder, IngestStep, admit_batch, count_batch
-from streams.stages.progress import OffsetGap, SourcePartition, offset_gaps
+from streams.stages.process_runs import RunUpdate
+from streams.stages.progress import OffsetGap, SourcePartition, offset_gaps, unwritten
 from streams.stages.pseudonymize import PseudonymKey
 from streams.stages.seal import Sealer
 from streams.stages.sessionize import (
@@ -168,6 +170,7 @@ class UsageProcessor:
         dedupe_across_partitions: bool = False,
         letter_clock: Clock | None = None,
         seed_sessions: bool = False,
+        runs: RunTracker | None = None,
     ) -> None:
         self._inserter = inserter
         self._lookups = WarehouseLookups(warehouse, dedupe_across_partitions, seed_sessions, rules.sessions.horizon_ms)
@@ -189,6 +192,7 @@ class UsageProcessor:
         self._send_late = send_late
         self._read_back = read_back
         self._clock = clock
+        self._runs = runs
         self._writer = ProductUsageWriter()
         self._health = AgentHealthWriter()
         self._written: dict[SourcePartition, int] = {}
@@ -246,9 +250,12 @@ class UsageProcessor:
         departments = await self._departments(now)
         matcher = self._catalog.current()
         await self._record_catalog(matcher.catalog)
+        decode, run_updates = self._decode, list[RunUpdate]()
+        if self._runs is not None:
+            decode, run_updates = await self._runs.track(unwritten(records, self._written), self._decode, now)
         limit = rules.limits.max_message_bytes
         admitted = admit_batch(
-            records, self._written, self._key, rules.door, now, self._decode, limit, departments, rules.work
+            records, self._written, self._key, rules.door, now, decode, limit, departments, rules.work
         )
         elsewhere = await self._lookups.counted_elsewhere(admitted)
         step = count_batch(admitted, self._key, self._seen, matcher, elsewhere)
@@ -268,6 +275,8 @@ class UsageProcessor:
             await self._inserter.insert(self._health.table, lambda client: self._health.write(client, step.health))
         key_id = self._key.recorded_id
         await self._update_sessions(step, now)
+        if self._runs is not None:
+            await self._runs.save(run_updates)  # after the sessions it fed, before the rollups that mark the batch
         await self._inserter.insert(self._writer.table, lambda c: self._writer.write(c, step.rollups, key_id))
         with_rows = {(r.source_topic, r.source_partition) for r in step.rollups}
         self._seen.record(step.counted, {p: o for p, o in step.last_offsets.items() if p in with_rows})

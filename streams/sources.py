@@ -30,12 +30,14 @@ class UsageSourceSpec:
     in one partition and the partition's own record of counted ids finds it. SSO messages
     (an API page, an event hook delivery, an Event Hubs batch) carry many users and have no
     such key, so their ids are looked up in the warehouse, once per batch (sign-ins are few).
+    ``tracks_runs``: its differential rows need per-host run state (``process_runs``).
     """
 
     name: str
     topic: str
     decode: Decoder
     keyed_by_device: bool = True
+    tracks_runs: bool = False
 
     def dead_letter_topic(self, suffix: str) -> str:
         return self.topic + suffix
@@ -47,7 +49,10 @@ def usage_sources(settings: Settings) -> list[UsageSourceSpec]:
     return [
         UsageSourceSpec("agent", kafka.agent_topic, partial(decode_agent_usage, limits=limits)),
         UsageSourceSpec(
-            "osquery", kafka.osquery_topic, partial(decode_osquery, interval_seconds=ingest.osquery_interval_seconds)
+            "osquery",
+            kafka.osquery_topic,
+            partial(decode_osquery, interval_seconds=ingest.osquery_interval_seconds),
+            tracks_runs=True,
         ),
         UsageSourceSpec("okta", kafka.okta_topic, decode_okta, keyed_by_device=False),
         UsageSourceSpec("entra", kafka.entra_topic, decode_entra, keyed_by_device=False),

@@ -7,6 +7,7 @@ themselves are checked case by case in the unit tests.
 from __future__ import annotations
 
 import asyncio
+import time
 from collections import Counter
 from pathlib import Path
 
@@ -17,6 +18,7 @@ from schemas.settings import KafkaSettings, Settings
 from sinks.kafka import ensure_topics, pipeline_topics, produce
 from streams.sources import UsageSourceSpec, usage_sources
 from streams.stages.ingest import default_matcher
+from streams.stages.process_runs import track_runs_batch
 from streams.stages.product import name_product
 from tests.integration.harness import BOOTSTRAP, KAFKA, Pipeline
 from tests.integration.test_ingest_contract import (
@@ -32,6 +34,7 @@ pytestmark = [pytest.mark.kafka, pytest.mark.clickhouse]
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 TEN_YEARS = str(10 * 365 * 86_400)
+HORIZON_MS = 11 * 365 * 86_400_000
 
 
 def sources_for(pipeline: Pipeline) -> list[UsageSourceSpec]:
@@ -64,8 +67,12 @@ def expected(source: UsageSourceSpec, payloads: list[bytes]) -> tuple[Counter[st
     same observation in two formats), rejections, and health reports."""
     products: dict[str, str] = {}
     rejected = health = 0
-    for offset, payload in enumerate(payloads):
-        decoded = source.decode(SourceRecord(source.topic, 0, offset, payload))
+    records = [SourceRecord(source.topic, 0, offset, payload) for offset, payload in enumerate(payloads)]
+    items = [(record, source.decode(record)) for record in records]
+    if source.tracks_runs:  # differential rows become sightings, as the worker's run stage makes them
+        step = track_runs_batch({}, items, HORIZON_MS, int(time.time() * 1000))
+        items = [(record, step.decoded[(record.topic, 0, record.offset)]) for record in records]
+    for _, decoded in items:
         for event in decoded.events:
             name = name_product(event, default_matcher())
             if name is not None:
@@ -103,10 +110,11 @@ def test_every_source_lands_in_the_warehouse(embedded_pipeline):
 def with_canary(source: UsageSourceSpec, payload: bytes) -> bytes | None:
     """The fixture with its first user's identity replaced by the canary, wherever it appears."""
     decoded = source.decode(SourceRecord(source.topic, 0, 0, payload))
-    if not decoded.events:
+    usage = [*decoded.events, *(change.event for change in getattr(decoded, "changes", []))]
+    if not usage:
         return None
     escaped = CANARY.replace("\\", "\\\\").encode()
-    original = decoded.events[0].user.replace("\\", "\\\\").encode()
+    original = usage[0].user.replace("\\", "\\\\").encode()
     return payload.replace(original, escaped)
 
 

@@ -3,8 +3,10 @@
 One Kafka message is one osquery result log line (``schemas.osquery``). A poll cannot see focus or
 input, so a sighting means only "running during the polling interval that ends at ``unixTime``":
 ``interval_seconds`` is the schedule's interval and ``active_seconds``/``idle_seconds`` stay unknown.
-Snapshot rows and differential ``added`` rows are sightings; differential ``removed`` rows say the
-process ended before this run and become ``stop`` events with no interval.
+Snapshot rows are sightings. Differential rows are changes (:class:`ProcessChange`): ``added`` when
+a process appears, ``removed`` when it is gone; ``streams.stages.process_runs`` turns them into the
+sightings a snapshot query would have logged. Every valid line also says its host was alive at
+``unixTime`` (:class:`HostLine`); lines of the pack's heartbeat query say only that.
 
 Rows are skipped (counted in :class:`OsqueryDecoded`, neither usage nor dead letters) when they belong
 to a service account (see :func:`is_service_account`), name no user, or have no executable path.
@@ -26,11 +28,13 @@ import orjson
 from pydantic import ValidationError
 
 from schemas.osquery import (
+    HostLine,
     OsqueryAction,
     OsqueryBatchLine,
     OsqueryEventLine,
     OsqueryLine,
     OsqueryProcessRow,
+    ProcessChange,
     line_shape,
 )
 from schemas.records import SourceRecord
@@ -38,6 +42,8 @@ from schemas.usage import ExecutableRef, SessionType, UsageEvent, UsageKind, Usa
 from streams.stages.sources.base import SourceDecoded, derived_event_id, describe_validation_error, reject
 
 DEFAULT_INTERVAL_SECONDS = 900.0
+# The pack's heartbeat query selects this column; its lines are signs of life, not processes.
+HEARTBEAT_COLUMN = "seatmeter_heartbeat"
 # First uid given to people: Linux distributions (login.defs UID_MIN) and macOS (501 and up).
 LINUX_FIRST_PERSON_UID = 1000
 DARWIN_FIRST_PERSON_UID = 500
@@ -74,17 +80,22 @@ class SkipReason(StrEnum):
     SERVICE_ACCOUNT = "service_account"
     NO_USER = "no_user"
     NO_PATH = "no_path"
+    HEARTBEAT = "heartbeat"
 
 
 @dataclass(slots=True)
 class OsqueryDecoded(SourceDecoded):
-    """:class:`SourceDecoded` plus the rows a line held and why rows were skipped.
+    """:class:`SourceDecoded` plus the rows a line held, why rows were skipped, the differential
+    rows as changes, and what the line says about its host (``None`` for a refused line).
 
-    A valid line accounts for every row: ``rows == len(events) + row rejections + sum(skipped)``.
+    A valid line accounts for every row:
+    ``rows == len(events) + len(changes) + row rejections + sum(skipped)``.
     """
 
     rows: int = 0
     skipped: Counter[SkipReason] = field(default_factory=Counter)
+    changes: list[ProcessChange] = field(default_factory=list)
+    line: HostLine | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -121,10 +132,32 @@ def decode_osquery(
         decoded.rejections.append(reject(record, line))
         return decoded
     context = line_context(line, interval_seconds, source_instance)
-    for row, action, where, index in _items(line):
+    items = _items(line)
+    heartbeat = bool(items) and all(isinstance(item[0], dict) and HEARTBEAT_COLUMN in item[0] for item in items)
+    decoded.line = host_line(line, items, heartbeat)
+    for row, action, where, index in items:
         decoded.rows += 1
-        _decode_row(record, context, row, action, where, index, decoded)
+        if heartbeat:
+            decoded.skipped[SkipReason.HEARTBEAT] += 1
+        else:
+            _decode_row(record, context, row, action, where, index, decoded)
     return decoded
+
+
+def host_line(line: OsqueryLine, items: list[Item], heartbeat: bool) -> HostLine:
+    """The line as a sign of life. Differential ``added`` rows at counter 0 are osquery's initial
+    results: its differential state restarted, and every running process is logged again. A
+    heartbeat names osquery's instance (a new one when its database was lost) and epoch."""
+    differential = any(action is OsqueryAction.ADDED for _, action, _, _ in items)
+    instance = str(items[0][0].get("instance_id", "")) if heartbeat else ""
+    return HostLine(
+        host=line.host_identifier,
+        query=line.name,
+        time_ms=line.unix_time * 1000,
+        initial=differential and line.counter == 0,
+        heartbeat=heartbeat,
+        generation=f"{instance}:{line.epoch}" if heartbeat else "",
+    )
 
 
 def _parse_line(record: SourceRecord) -> OsqueryLine | str:
@@ -174,8 +207,12 @@ def _decode_row(
     usage = to_usage_event(process, action, context)
     if isinstance(usage, SkipReason):
         decoded.skipped[usage] += 1
-    else:
+    elif action is OsqueryAction.SNAPSHOT:
         decoded.events.append(usage)
+    else:
+        run_id = derived_event_id("osquery", context.host, context.query, process.pid, process.start_time, usage.user,
+                                  process.path)  # fmt: skip
+        decoded.changes.append(ProcessChange(run_id, action is OsqueryAction.ADDED, usage))
 
 
 def line_context(line: OsqueryLine, interval_seconds: float, source_instance: str) -> LineContext:

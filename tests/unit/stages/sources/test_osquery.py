@@ -5,6 +5,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from schemas.osquery import HostLine
 from schemas.usage import ExecutableRef, SessionType, UsageKind, UsageSource
 from streams.stages.sources.base import STAGE, derived_event_id
 from streams.stages.sources.osquery import (
@@ -63,10 +64,15 @@ def row(**overrides):
     return columns
 
 
+def usage_of(decoded: OsqueryDecoded):
+    """Every row's usage event: snapshot rows' events, then the differential rows' (as changes)."""
+    return decoded.events + [change.event for change in decoded.changes]
+
+
 def assert_accounted(decoded: OsqueryDecoded) -> None:
-    """Every row ends as an event, a rejection or a skip; a refused line is one rejection and nothing else."""
-    whole_line_refused = decoded.rows == 0 and len(decoded.rejections) == 1 and not decoded.events
-    counted = len(decoded.events) + len(decoded.rejections) + sum(decoded.skipped.values())
+    """Every row ends as an event, a change, a rejection or a skip; a refused line is one rejection and nothing else."""
+    whole_line_refused = decoded.rows == 0 and len(decoded.rejections) == 1 and not usage_of(decoded)
+    counted = len(usage_of(decoded)) + len(decoded.rejections) + sum(decoded.skipped.values())
     assert whole_line_refused or counted == decoded.rows
     assert all(r.reason and r.stage == STAGE for r in decoded.rejections)
 
@@ -132,11 +138,13 @@ def test_fixture_decodes_to_usage(name, kinds, users, skipped, timezone):
     raw = orjson.loads((OSQUERY / f"{name}.json").read_bytes())
     host = raw.get("hostIdentifier") or raw.get("hostname")
     assert decoded.rejections == []
-    assert [e.kind for e in decoded.events] == kinds
-    assert [e.user for e in decoded.events] == users
+    assert [e.kind for e in usage_of(decoded)] == kinds
+    assert [e.user for e in usage_of(decoded)] == users
     assert dict(decoded.skipped) == skipped
     assert_accounted(decoded)
-    for event in decoded.events:
+    assert decoded.line is not None
+    assert decoded.line.host == host
+    for event in usage_of(decoded):
         assert event.source == UsageSource.OSQUERY
         assert event.source_instance == "osquery"
         assert event.device_id == host
@@ -207,11 +215,11 @@ def test_fixture_decodes_to_usage(name, kinds, users, skipped, timezone):
     ],
 )
 def test_executable_is_mapped_and_normalized(name, index, expected):
-    assert decode_fixture(name).events[index].executable == expected
+    assert usage_of(decode_fixture(name))[index].executable == expected
 
 
 def test_device_group_comes_from_decorations():
-    assert {e.device_group for e in decode_fixture("macos_differential_added").events} == {"design"}
+    assert {e.device_group for e in usage_of(decode_fixture("macos_differential_added"))} == {"design"}
     assert {e.device_group for e in decode_fixture("windows_snapshot").events} == {None}
 
 
@@ -229,8 +237,9 @@ def test_a_resent_line_gets_the_same_ids():
     raw = (OSQUERY / "linux_batch_diff_results.json").read_bytes()
     first = decode_osquery(record(raw, offset=10))
     again = decode_osquery(record(raw, offset=99, partition=3))
-    assert [e.event_id for e in first.events] == [e.event_id for e in again.events]
-    assert len({e.event_id for e in first.events}) == len(first.events)
+    assert [e.event_id for e in usage_of(first)] == [e.event_id for e in usage_of(again)]
+    assert first.changes == again.changes
+    assert len({e.event_id for e in usage_of(first)}) == len(usage_of(first))
 
 
 def test_snapshot_formats_agree_on_ids():
@@ -250,8 +259,9 @@ def test_batch_and_event_formats_agree_on_ids():
     batch = decode_osquery(record({**header, "diffResults": {"added": [row()], "removed": [row()]}}))
     added = decode_osquery(record({**header, "columns": row(), "action": "added"}))
     removed = decode_osquery(record({**header, "columns": row(), "action": "removed"}))
-    assert batch.events == added.events + removed.events
-    assert added.events[0].event_id != removed.events[0].event_id
+    assert batch.changes == added.changes + removed.changes
+    assert added.changes[0].event.event_id != removed.changes[0].event.event_id
+    assert added.changes[0].run_id == removed.changes[0].run_id
 
 
 # --- time -----------------------------------------------------------------------------------------------------------
@@ -415,8 +425,8 @@ def test_interval_and_source_instance_are_the_callers():
     header = {k: v for k, v in line().items() if k not in ("snapshot", "action")}
     batch = {**header, "diffResults": {"added": [row()], "removed": [row(pid="9")]}}
     decoded = decode_osquery(record(batch), interval_seconds=300.0, source_instance="osquery-emea")
-    assert [(e.kind, e.interval_seconds) for e in decoded.events] == [(SNAPSHOT, 300.0), (STOP, 0.0)]
-    assert {e.source_instance for e in decoded.events} == {"osquery-emea"}
+    assert [(e.kind, e.interval_seconds) for e in usage_of(decoded)] == [(SNAPSHOT, 300.0), (STOP, 0.0)]
+    assert {e.source_instance for e in usage_of(decoded)} == {"osquery-emea"}
 
 
 @pytest.mark.parametrize("interval", [0.0, -900.0, float("nan"), float("inf")])
@@ -432,7 +442,7 @@ def test_interval_must_be_positive(interval):
 def test_invalid_fixture_is_rejected_with_its_reason(path):
     fragment = path.with_suffix(".reason").read_text().strip()
     decoded = decode_osquery(record(path.read_bytes()))
-    assert decoded.events == []
+    assert usage_of(decoded) == []
     assert decoded.rejections
     for rejection in decoded.rejections:
         assert rejection.stage == STAGE
@@ -471,7 +481,7 @@ def test_one_bad_row_costs_only_itself():
     header = {k: v for k, v in line().items() if k not in ("snapshot", "action")}
     batch = {**header, "diffResults": {"added": [row(), row(pid="1")], "removed": [row(pid="2"), row(pid="-5")]}}
     decoded = decode_osquery(record(batch))
-    assert [e.kind for e in decoded.events] == [SNAPSHOT, SNAPSHOT, STOP]
+    assert [e.kind for e in usage_of(decoded)] == [SNAPSHOT, SNAPSHOT, STOP]
     [rejection] = decoded.rejections
     assert rejection.item_index == 3
     assert rejection.reason.startswith("diffResults.removed[1]: pid: ")
@@ -532,9 +542,80 @@ def test_arbitrary_rows_in_valid_lines_are_all_accounted_for(generated, shape, a
     decoded = decode_osquery(record(document))
     assert_accounted(decoded)
     assert decoded.rows == {"snapshot": len(generated), "columns": 1}.get(shape, len(generated) + len(generated[:2]))
-    for event in decoded.events:
+    for event in usage_of(decoded):
         assert event.user.strip()
         assert event.executable is not None
         assert event.executable.path
         assert event.executable.file_name
         assert event.event_time.tzinfo == UTC
+
+
+# --- signs of life and differential state ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("document", "expected"),
+    [
+        pytest.param(
+            line(),
+            HostLine("lnx-build-07", "pack_seatmeter-usage_processes_linux", 1795777200000),
+            id="a snapshot line",
+        ),  # fmt: skip
+        pytest.param(
+            {**line(), "snapshot": [{"instance_id": "7c4e", "seatmeter_heartbeat": "1"}], "epoch": 3},
+            HostLine(
+                "lnx-build-07",
+                "pack_seatmeter-usage_processes_linux",
+                1795777200000,
+                heartbeat=True,
+                generation="7c4e:3",
+            ),
+            id="a heartbeat names its osquery instance and epoch",
+        ),  # fmt: skip
+        pytest.param(
+            {**{k: v for k, v in line().items() if k != "snapshot"}, "columns": row(), "action": "added"},
+            HostLine("lnx-build-07", "pack_seatmeter-usage_processes_linux", 1795777200000, initial=True),
+            id="added at counter 0: osquery's initial results",
+        ),
+        pytest.param(
+            {
+                **{k: v for k, v in line().items() if k not in ("snapshot", "counter")},
+                "columns": row(),
+                "action": "added",
+            },
+            HostLine("lnx-build-07", "pack_seatmeter-usage_processes_linux", 1795777200000),
+            id="no counter (old releases): no restart can be told",
+        ),
+    ],
+)
+def test_every_valid_line_is_a_sign_of_life(document, expected):
+    assert decode_osquery(record(document)).line == expected
+
+
+def test_heartbeat_rows_are_skipped_not_dead_lettered():
+    decoded = decode_osquery(record({**line(), "snapshot": [{"pid": "1", "seatmeter_heartbeat": "1"}]}))
+    assert (decoded.events, decoded.rejections, dict(decoded.skipped)) == ([], [], {SkipReason.HEARTBEAT: 1})
+
+
+def test_differential_rows_of_one_process_share_a_run():
+    header = {k: v for k, v in line().items() if k not in ("snapshot", "action")}
+    first = decode_osquery(record({**header, "columns": row(), "action": "added"}))
+    later = decode_osquery(record({**header, "unixTime": 1795780800, "columns": row(), "action": "removed"}))
+    other = decode_osquery(record({**header, "columns": row(pid="48211"), "action": "added"}))
+    assert first.events == later.events == []
+    assert [(c.added, c.run_id) for c in first.changes + later.changes] == [(True, first.changes[0].run_id)] + [
+        (False, first.changes[0].run_id)
+    ]
+    assert other.changes[0].run_id != first.changes[0].run_id
+
+
+def test_the_pack_has_a_heartbeat_at_the_process_queries_interval_routed_to_the_topic():
+    deploy = FIXTURES.parents[1] / "deploy" / "osquery"
+    queries = orjson.loads((deploy / "packs" / "seatmeter-usage.conf").read_bytes())["queries"]
+    heartbeat = queries.pop("heartbeat")
+    assert "AS seatmeter_heartbeat FROM osquery_info" in heartbeat["query"]
+    assert "instance_id" in heartbeat["query"]
+    assert heartbeat["snapshot"] is True
+    assert {q["interval"] for q in queries.values()} == {heartbeat["interval"]}
+    routed = orjson.loads((deploy / "seatmeter.conf").read_bytes())["kafka_topics"]["seatmeter.osquery-results"]
+    assert set(routed) == {f"pack_seatmeter-usage_{name}" for name in [*queries, "heartbeat"]}
