@@ -39,18 +39,37 @@ SELECT
 FROM
 (
     SELECT
-        category,
-        product                                   AS software,
-        uniqExactArray(users)                     AS users,
-        uniqExactArray(devices)                   AS devices,
-        toDecimal128(sum(active_ms), 3) / 3600000 AS active_hours,
-        sum(event_count)                          AS events,
-        min(minute)                               AS first_seen,
-        max(minute)                               AS last_seen
-    FROM product_usage_1m_parts
-    WHERE minute >= {since:DateTime}
-      AND (category = 'unknown' OR (category = 'application' AND {judge_unapproved:Bool}))
-    GROUP BY category, product
+        u.category                                AS category,
+        u.product                                 AS software,
+        u.users                                   AS users,
+        u.devices                                 AS devices,
+        toDecimal128(a.active_seconds, 3) / 3600  AS active_hours,
+        u.events                                  AS events,
+        u.first_seen                              AS first_seen,
+        u.last_seen                               AS last_seen
+    FROM
+    (
+        SELECT
+            category,
+            product,
+            uniqExactArray(users)   AS users,
+            uniqExactArray(devices) AS devices,
+            sum(event_count)        AS events,
+            min(minute)             AS first_seen,
+            max(minute)             AS last_seen
+        FROM product_usage_1m_parts
+        WHERE minute >= {since:DateTime}
+          AND (category = 'unknown' OR (category = 'application' AND {judge_unapproved:Bool}))
+        GROUP BY category, product
+    ) AS u
+    -- active time as product_usage_per_minute caps it (per device and user, at the clock)
+    LEFT JOIN
+    (
+        SELECT product, sum(active_seconds) AS active_seconds
+        FROM product_usage_per_minute
+        WHERE minute >= {since:DateTime}
+        GROUP BY product
+    ) AS a ON a.product = u.product
 )
 WHERE category = 'unknown'
    OR NOT (
