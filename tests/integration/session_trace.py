@@ -1,7 +1,8 @@
 """A generated agent trace whose sessions are known without running Seatmeter.
 
 The truth is computed here by a plain sweep over each (device, attributed user, product)'s
-observations, written independently of ``streams.stages.sessionize``. The trace has the cases
+observations, written independently of ``streams.stages.sessionize``. Every sample covers one
+whole minute, so a session's active time is, per minute, the samples' sum capped at 60 s. The trace has the cases
 the sessions must get right: pauses under and over the 30-minute gap, heartbeats exactly on and
 just past the gap boundary, two instances of one product at once, remote desktop sessions
 attributed to the person who connected, and a laptop that was offline for three days and sends
@@ -23,6 +24,7 @@ from tests.integration.workload import product_name
 
 GAP = timedelta(minutes=30)
 MIN_ACTIVE = Decimal(60)
+MINUTE = Decimal(60)
 EXECUTABLES = ("EXCEL.EXE", "WINWORD.EXE", "acad.exe")
 KEY = PseudonymKey("k1", b"integration-test-key")
 STEPS = (
@@ -69,12 +71,13 @@ class Trace:
             for start, end, active in spans:
                 if current is not None and start - current[1] <= GAP:  # type: ignore[operator]
                     current[1] = max(current[1], end)  # type: ignore[call-overload]
-                    current[2] += active  # type: ignore[operator]
+                    minutes = current[2]
+                    minutes[end] = minutes.get(end, Decimal(0)) + active  # type: ignore[attr-defined,index]
                     current[3] += 1  # type: ignore[operator]
                     continue
                 if current is not None:
                     rows.append(_row(device, user, product, current))
-                current = [start, end, active, 1]
+                current = [start, end, {end: active}, 1]
             rows.append(_row(device, user, product, current))  # type: ignore[arg-type]
         return sorted(rows)
 
@@ -99,9 +102,9 @@ class Trace:
 
 
 def _row(device: str, user: str, product: str, s: list[object]) -> tuple[object, ...]:
-    start, end, active, events = s
+    start, end, minutes, events = s
     running = Decimal((end - start).total_seconds())  # type: ignore[operator]
-    capped = min(active, running)  # type: ignore[type-var]
+    capped = sum((min(active, MINUTE) for active in minutes.values()), Decimal(0))  # type: ignore[attr-defined]
     return (device, pseudonymize(user, KEY), product, _text(start), _text(end), running, capped, running - capped,
             events)  # fmt: skip
 
