@@ -34,7 +34,7 @@ import orjson
 from schemas.records import SessionRow
 from schemas.settings import SessionSettings
 from schemas.usage import UsageEvent, UsageKind
-from streams.stages.aggregate import MinuteShare, capped_active_ms, epoch_ms, minute_shares
+from streams.stages.aggregate import MINUTE_MS, MinuteShare, capped_active_ms, epoch_ms, minute_shares, minute_start
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _SEP = "\x1f"
@@ -136,16 +136,30 @@ class Session:
 
 
 def merge_minutes(a: tuple[MinuteShare, ...], b: tuple[MinuteShare, ...]) -> tuple[MinuteShare, ...]:
-    """Per-minute tallies of two sessions as one: shares add up, covered spans widen."""
+    """Per-minute tallies of two sessions as one: shares add up, covered spans widen. Tallies
+    that meet at most in one minute (the usual case: a sample after the ones held) are joined
+    without a full merge."""
     if not a or not b:
         return a or b
-    merged = {minute: (share, low, high) for minute, share, low, high in a}
-    for minute, share, low, high in b:
-        seen = merged.get(minute)
-        if seen is not None:
-            share, low, high = seen[0] + share, min(seen[1], low), max(seen[2], high)
-        merged[minute] = (share, low, high)
-    return tuple((minute, *merged[minute]) for minute in sorted(merged))
+    if a[0][0] > b[0][0]:
+        a, b = b, a
+    if a[-1][0] < b[0][0]:
+        return a + b
+    if a[-1][0] == b[0][0]:
+        return (*a[:-1], _add_share(a[-1], b[0]), *b[1:])
+    return _merge_all(a, b)
+
+
+def _add_share(x: MinuteShare, y: MinuteShare) -> MinuteShare:
+    return (x[0], x[1] + y[1], min(x[2], y[2]), max(x[3], y[3]))
+
+
+def _merge_all(a: tuple[MinuteShare, ...], b: tuple[MinuteShare, ...]) -> tuple[MinuteShare, ...]:
+    merged = {m[0]: m for m in a}
+    for m in b:
+        seen = merged.get(m[0])
+        merged[m[0]] = m if seen is None else _add_share(seen, m)
+    return tuple(merged[minute] for minute in sorted(merged))
 
 
 @dataclass(frozen=True, slots=True)
@@ -167,15 +181,19 @@ class KeyState:
 
 
 def _session_row(s: Session) -> list[object]:
+    """A session for state; its minutes flat, each as (minutes after the start's, share, span)."""
+    base = minute_start(s.start_ms)
+    flat = [n for m, share, low, high in s.minutes for n in ((m - base) // MINUTE_MS, share, low, high)]
     return [s.start_ms, s.end_ms, s.active_ms, s.events, s.measured, s.signins, s.session_type, s.device_timezone,
-            [list(m) for m in s.minutes]]  # fmt: skip
+            flat]  # fmt: skip
 
 
 def _session(row: list[Any]) -> Session:
     """A session from state; rows written before minutes were kept have eight fields."""
-    minutes: list[list[int]] = row[8] if len(row) > 8 else []
     start, end, active, events, measured, signins, session_type, timezone = row[:8]
-    shares = tuple((m[0], m[1], m[2], m[3]) for m in minutes)
+    flat: list[int] = row[8] if len(row) > 8 else []
+    base = minute_start(start)
+    shares = tuple((base + flat[i] * MINUTE_MS, flat[i + 1], flat[i + 2], flat[i + 3]) for i in range(0, len(flat), 4))
     return Session(start, end, active, events, measured, signins, session_type, timezone, shares)
 
 

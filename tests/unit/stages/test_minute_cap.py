@@ -8,16 +8,20 @@ from collections.abc import Iterable
 
 import orjson
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from schemas.agent import AgentUsageEvent
 from schemas.records import PlacedUsage, ProductMinuteRollup
 from schemas.settings import SessionSettings
-from streams.stages.aggregate import aggregate_usage, capped_active_ms
+from streams.stages.aggregate import MINUTE_MS, aggregate_usage, capped_active_ms
 from streams.stages.sessionize import (
     KeyedObservation,
     KeyState,
+    Session,
     SessionKey,
     build_session_rules,
+    merge_minutes,
     observe,
     sessionize_batch,
 )
@@ -125,3 +129,24 @@ def test_state_written_before_minutes_were_kept_still_loads_and_keeps_its_time()
     [session] = KeyState.from_bytes(old).sessions
     assert (session.minutes, session.active_time_ms()) == ((), 120_000)
     assert KeyState.from_bytes(KeyState.from_bytes(old).to_bytes()) == KeyState.from_bytes(old)
+
+
+minute_tallies = st.dictionaries(
+    st.integers(0, 30), st.tuples(st.integers(1, 90_000), st.integers(0, 30_000), st.integers(30_000, 60_000))
+).map(lambda d: tuple((m * MINUTE_MS, *d[m]) for m in sorted(d)))
+
+
+@given(minute_tallies, minute_tallies)
+def test_merging_minute_tallies_adds_shares_and_widens_spans(a, b):
+    expected = defaultdict(list)
+    for minute, share, low, high in a + b:
+        expected[minute].append((share, low, high))
+    merged = {m: (sum(x[0] for x in v), min(x[1] for x in v), max(x[2] for x in v)) for m, v in expected.items()}
+    assert merge_minutes(a, b) == tuple((m, *merged[m]) for m in sorted(merged))
+
+
+def test_a_session_keeps_its_minutes_through_state():
+    session = Session(
+        61_000, 200_000, 0, 3, 3, 0, "console", "UTC", ((60_000, 5, 1_000, 60_000), (180_000, 7, 0, 20_000))
+    )
+    assert KeyState.from_bytes(KeyState((session,)).to_bytes()).sessions == (session,)
