@@ -78,7 +78,7 @@ class ProductUsageWriter:
             [key_id] * len(rollups),
             [r.category for r in rollups],
             [r.catalog_version for r in rollups],
-            [[(u.device_id, u.user_key) for u in r.uses] for r in rollups],
+            [[u.key for u in r.uses] for r in rollups],
             [[u.active_ms for u in r.uses] for r in rollups],
             [[u.covered_from_ms for u in r.uses] for r in rollups],
             [[u.covered_to_ms for u in r.uses] for r in rollups],

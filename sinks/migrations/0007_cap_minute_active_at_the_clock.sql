@@ -1,9 +1,10 @@
 -- Per-minute active time capped at the wall clock, per (device, user), across batches.
 --
 -- A row's active_ms is the raw sum of its batch's shares, so two windows of one product in one
--- minute summed to more than 60 s. Each row now also keeps, per (device id, user pseudonym):
--- the active ms (use_active_ms) and the part of the minute its active samples spanned
--- (use_from_ms .. use_to_ms, ms offsets from the minute's start). The view sums them per
+-- minute summed to more than 60 s. Each row now also keeps, per (device id, user pseudonym),
+-- named by a 64-bit hash of the two (use_keys): the active ms (use_active_ms) and the part of
+-- the minute its active samples spanned (use_from_ms .. use_to_ms, ms offsets from the
+-- minute's start). Integer keys keep the projection cheap to build on insert. The view sums them per
 -- (device, user) over every row, caps the sum at the span, and adds the capped figures, so the
 -- cap holds whichever batches, replays or partitions the samples came through. Sessions cap
 -- active time by the same rule, so per-minute and session figures agree.
@@ -13,7 +14,7 @@
 -- old projection is dropped so each insert builds one. Old parts keep theirs until merged.
 
 ALTER TABLE product_usage_1m_parts
-    ADD COLUMN IF NOT EXISTS use_keys      Array(Tuple(device_id String, user_key String)) CODEC(ZSTD(3)),
+    ADD COLUMN IF NOT EXISTS use_keys      Array(UInt64),
     ADD COLUMN IF NOT EXISTS use_active_ms Array(UInt64),
     ADD COLUMN IF NOT EXISTS use_from_ms   Array(UInt16),
     ADD COLUMN IF NOT EXISTS use_to_ms     Array(UInt16);
@@ -29,14 +30,14 @@ ALTER TABLE product_usage_1m_parts
             sum(active_ms),
             sum(event_count),
             sumMap(use_keys, use_active_ms),
-            minMap(use_keys, use_from_ms),
-            maxMap(use_keys, use_to_ms)
+            maxMap(use_keys, arrayMap(x -> 60000 - x, use_from_ms), use_to_ms)
         GROUP BY minute, product
     );
 
 ALTER TABLE product_usage_1m_parts DROP PROJECTION IF EXISTS per_minute;
 
--- The three maps line up by key: every use_ entry has active_ms > 0, so sumMap drops none.
+-- The two maps line up by key: every use_ entry has active_ms > 0, so sumMap drops none.
+-- spans.2 is 60000 minus the earliest covered instant, spans.3 the latest.
 CREATE OR REPLACE VIEW product_usage_per_minute AS
 SELECT
     minute,
@@ -45,7 +46,8 @@ SELECT
     active_devices,
     toDecimal128(
         raw_ms - arraySum(keyed.2)
-        + arraySum(arrayMap((ms, lo, hi) -> least(ms, toUInt64(hi - lo)), keyed.2, covered_from.2, covered_to.2)),
+        + arraySum(arrayMap((ms, head, tail) -> least(ms, toUInt64(toInt64(head) + tail - 60000)),
+                            keyed.2, spans.2, spans.3)),
         3) / 1000 AS active_seconds,
     event_count
 FROM
@@ -58,8 +60,7 @@ FROM
         sum(active_ms)                   AS raw_ms,
         sum(event_count)                 AS event_count,
         sumMap(use_keys, use_active_ms)  AS keyed,
-        minMap(use_keys, use_from_ms)    AS covered_from,
-        maxMap(use_keys, use_to_ms)      AS covered_to
+        maxMap(use_keys, arrayMap(x -> 60000 - x, use_from_ms), use_to_ms) AS spans
     FROM product_usage_1m_parts
     GROUP BY minute, product
 );

@@ -510,8 +510,8 @@ def warehouse(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
     client.insert(
         "product_usage_1m_parts",
         [
-            [minute, product, users, devices, ms, events, TOPIC, part, offset, [key], [use_ms], [lo], [hi]]
-            for minute, product, users, devices, ms, events, part, offset, (key, use_ms, lo, hi) in CAPPED_USAGE_ROWS
+            [minute, product, users, devices, ms, events, TOPIC, part, offset, [7], [use_ms], [lo], [hi]]
+            for minute, product, users, devices, ms, events, part, offset, (_, use_ms, lo, hi) in CAPPED_USAGE_ROWS
         ],
         column_names=["minute", "product", "users", "devices", "active_ms", "event_count", "source_topic",
                       "source_partition", "batch_last_offset", "use_keys", "use_active_ms", "use_from_ms", "use_to_ms"],
