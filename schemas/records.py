@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -46,12 +47,32 @@ class PlacedUsage:
 
 
 @dataclass(frozen=True, slots=True)
+class MinuteUse:
+    """One (device, user)'s active time in a product's minute and the part of the minute its
+    active samples spanned (ms offsets from the minute's start): the warehouse caps the active
+    time at that span, summed over every batch, so overlapping windows never exceed the clock."""
+
+    device_id: str
+    user_key: str
+    active_ms: int
+    covered_from_ms: int
+    covered_to_ms: int
+
+    @property
+    def key(self) -> int:
+        """The (device, user) as the warehouse keys it: a 64-bit hash, cheap to aggregate."""
+        text = f"{self.device_id}\x1f{self.user_key}".encode()
+        return int.from_bytes(hashlib.blake2b(text, digest_size=8).digest(), "big")
+
+
+@dataclass(frozen=True, slots=True)
 class ProductMinuteRollup:
     """One batch's contribution to one product's minute; merged exactly in the warehouse.
 
     ``batch_last_offset`` is the highest source offset of the batch in ``source_partition``:
     the warehouse's record of what has been written, used to skip replays. ``event_ids`` are the
     events counted in this minute: the record that lets a duplicate be recognized later.
+    ``active_ms`` is the raw sum of the batch's shares; ``uses`` splits it per (device, user).
     """
 
     minute: datetime
@@ -66,6 +87,7 @@ class ProductMinuteRollup:
     event_ids: tuple[str, ...] = ()
     category: str = "application"
     catalog_version: str = ""
+    uses: tuple[MinuteUse, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

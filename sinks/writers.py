@@ -34,6 +34,10 @@ class ProductUsageWriter:
         "pseudonym_key_id",
         "category",
         "catalog_version",
+        "use_keys",
+        "use_active_ms",
+        "use_from_ms",
+        "use_to_ms",
     )
 
     def written_offsets(self, client: Client, topic: str) -> dict[SourcePartition, int]:
@@ -103,6 +107,10 @@ class ProductUsageWriter:
             [key_id] * len(rollups),
             [r.category for r in rollups],
             [r.catalog_version for r in rollups],
+            [[u.key for u in r.uses] for r in rollups],
+            [[u.active_ms for u in r.uses] for r in rollups],
+            [[u.covered_from_ms for u in r.uses] for r in rollups],
+            [[u.covered_to_ms for u in r.uses] for r in rollups],
         ]
         client.insert(self.table, data, column_names=self.columns, column_oriented=True)
         return len(rollups)

@@ -57,12 +57,20 @@ FROM
         max(row_last)                                                  AS last_seen
     FROM
     (
-        -- Per-minute rows: every event's count and catalog category; measured active use.
+        -- Per-minute rows: every event's count and catalog category, and whether use was measured.
         SELECT
             product, category, users AS row_users, devices AS row_devices,
-            if(active_ms > 0, 'active', '') AS row_measure, active_ms AS row_ms, toUInt64(event_count) AS row_events,
+            if(active_ms > 0, 'active', '') AS row_measure, toUInt64(0) AS row_ms, toUInt64(event_count) AS row_events,
             minute AS row_first, minute AS row_last
         FROM product_usage_1m_parts
+        WHERE minute >= {since:DateTime}
+        UNION ALL
+        -- Measured active time as product_usage_per_minute caps it (per device and user, at the clock).
+        SELECT
+            product, '' AS category, [] AS row_users, [] AS row_devices, '' AS row_measure,
+            toUInt64(active_seconds * 1000) AS row_ms, toUInt64(0) AS row_events,
+            minute AS row_first, minute AS row_last
+        FROM product_usage_per_minute
         WHERE minute >= {since:DateTime}
         UNION ALL
         -- Sessions of sources that cannot measure activity: osquery sees a process running,

@@ -4,6 +4,11 @@ Active time of a sample is spread over the minutes its interval covers, in propo
 overlap, in whole milliseconds that always add up to the event's own figure. A user or device
 counts in a minute when it had active time there; an event counts in the minute its interval
 ends in (a sample ending at 10:01:00 sharp covers 10:00).
+
+Each rollup also keeps, per (device, user), the active time and the part of the minute its
+active samples spanned. The warehouse caps each (device, user)'s time at that span over all
+batches, so two windows of one product never count more than the wall clock; sessions split
+and cap active time by the same rule (``minute_shares``), so the two agree.
 """
 
 from __future__ import annotations
@@ -12,7 +17,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
-from schemas.records import PlacedUsage, ProductMinuteRollup
+from schemas.records import MinuteUse, PlacedUsage, ProductMinuteRollup
 from schemas.usage import UsageEvent
 
 MINUTE_MS = 60_000
@@ -31,34 +36,52 @@ def minute_start(ms: int) -> int:
     return ms - ms % MINUTE_MS
 
 
-def spread_active_ms(end_ms: int, interval_ms: int, active_ms: int) -> list[tuple[int, int]]:
-    """Split ``active_ms`` over the minutes of ``[end_ms - interval_ms, end_ms)`` by overlap.
+MinuteShare = tuple[int, int, int, int]
+"""(minute start ms, share ms, covered from ms, covered to ms), offsets within the minute."""
 
-    Returns ``(minute_start_ms, share_ms)`` pairs with non-zero shares; the shares sum to
-    ``active_ms`` exactly. A zero-length interval books everything to the minute of ``end_ms``.
+
+def minute_shares(end_ms: int, interval_ms: int, active_ms: int) -> list[MinuteShare]:
+    """Split ``active_ms`` over the minutes of ``[end_ms - interval_ms, end_ms)`` by overlap,
+    with the part of each minute the interval covers (the wall clock the share may claim).
+
+    Only non-zero shares are returned; they sum to ``active_ms`` exactly. A zero-length
+    interval books everything to the minute of ``end_ms`` and covers no time there.
     """
     if active_ms <= 0:
         return []
     if interval_ms <= 0:
-        return [(minute_start(end_ms), active_ms)]
+        offset = end_ms - minute_start(end_ms)
+        return [(minute_start(end_ms), active_ms, offset, offset)]
     start_ms = end_ms - interval_ms
-    shares: list[tuple[int, int]] = []
+    shares: list[MinuteShare] = []
     covered = given = 0
     minute = minute_start(start_ms)
     while minute < end_ms:
-        covered += min(end_ms, minute + MINUTE_MS) - max(start_ms, minute)
+        low, high = max(start_ms, minute), min(end_ms, minute + MINUTE_MS)
+        covered += high - low
         share = active_ms * covered // interval_ms - given
         given += share
         if share:
-            shares.append((minute, share))
+            shares.append((minute, share, low - minute, high - minute))
         minute += MINUTE_MS
     return shares
+
+
+def spread_active_ms(end_ms: int, interval_ms: int, active_ms: int) -> list[tuple[int, int]]:
+    """``(minute_start_ms, share_ms)`` pairs of ``minute_shares``."""
+    return [(minute, share) for minute, share, _, _ in minute_shares(end_ms, interval_ms, active_ms)]
+
+
+def capped_active_ms(active_ms: int, covered_from_ms: int, covered_to_ms: int) -> int:
+    """A (device, user)'s active time in a minute, capped at the wall clock its samples spanned."""
+    return min(active_ms, covered_to_ms - covered_from_ms)
 
 
 @dataclass(slots=True)
 class _MinuteTally:
     users: set[str] = field(default_factory=set)
     devices: set[str] = field(default_factory=set)
+    uses: dict[tuple[str, str], list[int]] = field(default_factory=dict)
     active_ms: int = 0
     event_count: int = 0
     event_ids: list[str] = field(default_factory=list)
@@ -102,12 +125,25 @@ def _add(tallies: dict[_Key, _MinuteTally], usage: PlacedUsage) -> None:
     counted_in.event_count += 1
     _name(counted_in, usage)
     counted_in.event_ids.append(event.event_id)
-    for minute, share in spread_active_ms(end_ms, interval_ms, active_ms):
+    device = event.device_id or ""
+    for minute, share, low, high in minute_shares(end_ms, interval_ms, active_ms):
         tally = tallies.setdefault((*prefix, minute), _MinuteTally())
         tally.users.add(usage.user_key)
-        tally.devices.add(event.device_id or "")
+        tally.devices.add(device)
         tally.active_ms += share
+        _use(tally, (device, usage.user_key), share, low, high)
         _name(tally, usage)
+
+
+def _use(tally: _MinuteTally, key: tuple[str, str], share: int, low: int, high: int) -> None:
+    """Add a share to its (device, user): active time sums, the covered span widens."""
+    use = tally.uses.get(key)
+    if use is None:
+        tally.uses[key] = [share, low, high]
+        return
+    use[0] += share
+    use[1] = min(use[1], low)
+    use[2] = max(use[2], high)
 
 
 def _name(tally: _MinuteTally, usage: PlacedUsage) -> None:
@@ -131,4 +167,5 @@ def _rollup(key: _Key, tally: _MinuteTally, batch_last_offset: int) -> ProductMi
         event_ids=tuple(tally.event_ids),
         category=tally.category or "application",
         catalog_version=tally.catalog_version,
+        uses=tuple(MinuteUse(device, user, *use) for (device, user), use in sorted(tally.uses.items())),
     )

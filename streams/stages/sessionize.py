@@ -6,8 +6,10 @@ a function of the set of observations alone: the order they arrive in does not m
 event can only extend a session or merge neighbours (adding data never opens a gap), and
 several instances of one product on a device fall into one session.
 
-Running time is the session's span; active time is the sum of the measured focused time,
-capped at the span (overlapping instances never count more than the wall clock); idle time is
+Running time is the session's span. Active time is split over minutes as the per-minute rollup
+splits it (``aggregate.minute_shares``); in each minute it is capped at the part of the minute
+its active samples spanned, so overlapping instances never count more than the wall clock and
+a session's active time is the sum of its minutes in ``product_usage_per_minute``. Idle time is
 the rest of the span when activity was measured. The session type and device time zone are
 those of the observation that starts the session (ties: the smallest name), which keeps them
 order independent too.
@@ -32,7 +34,7 @@ import orjson
 from schemas.records import SessionRow
 from schemas.settings import SessionSettings
 from schemas.usage import UsageEvent, UsageKind
-from streams.stages.aggregate import epoch_ms
+from streams.stages.aggregate import MINUTE_MS, MinuteShare, capped_active_ms, epoch_ms, minute_shares, minute_start
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _SEP = "\x1f"
@@ -87,7 +89,9 @@ class KeyedObservation:
 
 @dataclass(frozen=True, slots=True)
 class Session:
-    """A session as state holds it; ``active_ms`` is the raw sum, capped only on output."""
+    """A session as state holds it. ``minutes`` holds the raw active time per minute with the
+    span its samples covered there, capped only on output; ``active_ms`` is raw time not split
+    into minutes (state written before minutes were kept), capped at the span as it was."""
 
     start_ms: int
     end_ms: int
@@ -97,12 +101,14 @@ class Session:
     signins: int
     session_type: str
     device_timezone: str
+    minutes: tuple[MinuteShare, ...] = ()
 
     @classmethod
     def of(cls, o: Observation) -> Session:
         measured = o.active_ms is not None
-        return cls(o.start_ms, o.end_ms, o.active_ms or 0, 1, int(measured), int(o.signin), o.session_type,
-                   o.device_timezone)  # fmt: skip
+        shares = tuple(minute_shares(o.end_ms, o.end_ms - o.start_ms, o.active_ms or 0))
+        return cls(o.start_ms, o.end_ms, 0, 1, int(measured), int(o.signin), o.session_type, o.device_timezone,
+                   shares)  # fmt: skip
 
     def merged(self, other: Session) -> Session:
         first = min(self, other, key=lambda s: (s.start_ms, s.session_type, s.device_timezone))
@@ -115,11 +121,45 @@ class Session:
             signins=self.signins + other.signins,
             session_type=first.session_type,
             device_timezone=first.device_timezone,
+            minutes=merge_minutes(self.minutes, other.minutes),
         )
+
+    def active_time_ms(self) -> int:
+        """Each minute's active time capped at the span its samples covered, plus unsplit time,
+        never more than the session's span."""
+        split = sum(capped_active_ms(share, low, high) for _, share, low, high in self.minutes)
+        return min(self.active_ms + split, self.end_ms - self.start_ms)
 
     def within(self, other: Session, gap_ms: int) -> bool:
         """Whether the two are no more than the gap apart (so one session)."""
         return max(self.start_ms, other.start_ms) - min(self.end_ms, other.end_ms) <= gap_ms
+
+
+def merge_minutes(a: tuple[MinuteShare, ...], b: tuple[MinuteShare, ...]) -> tuple[MinuteShare, ...]:
+    """Per-minute tallies of two sessions as one: shares add up, covered spans widen. Tallies
+    that meet at most in one minute (the usual case: a sample after the ones held) are joined
+    without a full merge."""
+    if not a or not b:
+        return a or b
+    if a[0][0] > b[0][0]:
+        a, b = b, a
+    if a[-1][0] < b[0][0]:
+        return a + b
+    if a[-1][0] == b[0][0]:
+        return (*a[:-1], _add_share(a[-1], b[0]), *b[1:])
+    return _merge_all(a, b)
+
+
+def _add_share(x: MinuteShare, y: MinuteShare) -> MinuteShare:
+    return (x[0], x[1] + y[1], min(x[2], y[2]), max(x[3], y[3]))
+
+
+def _merge_all(a: tuple[MinuteShare, ...], b: tuple[MinuteShare, ...]) -> tuple[MinuteShare, ...]:
+    merged = {m[0]: m for m in a}
+    for m in b:
+        seen = merged.get(m[0])
+        merged[m[0]] = m if seen is None else _add_share(seen, m)
+    return tuple(merged[minute] for minute in sorted(merged))
 
 
 @dataclass(frozen=True, slots=True)
@@ -137,11 +177,24 @@ class KeyState:
         if not raw:
             return cls()
         data = orjson.loads(raw)
-        return cls(tuple(Session(*row) for row in data["s"]), dict(data["m"]))
+        return cls(tuple(_session(row) for row in data["s"]), dict(data["m"]))
 
 
 def _session_row(s: Session) -> list[object]:
-    return [s.start_ms, s.end_ms, s.active_ms, s.events, s.measured, s.signins, s.session_type, s.device_timezone]
+    """A session for state; its minutes flat, each as (minutes after the start's, share, span)."""
+    base = minute_start(s.start_ms)
+    flat = [n for m, share, low, high in s.minutes for n in ((m - base) // MINUTE_MS, share, low, high)]
+    return [s.start_ms, s.end_ms, s.active_ms, s.events, s.measured, s.signins, s.session_type, s.device_timezone,
+            flat]  # fmt: skip
+
+
+def _session(row: list[Any]) -> Session:
+    """A session from state; rows written before minutes were kept have eight fields."""
+    start, end, active, events, measured, signins, session_type, timezone = row[:8]
+    flat: list[int] = row[8] if len(row) > 8 else []
+    base = minute_start(start)
+    shares = tuple((base + flat[i] * MINUTE_MS, flat[i + 1], flat[i + 2], flat[i + 3]) for i in range(0, len(flat), 4))
+    return Session(start, end, active, events, measured, signins, session_type, timezone, shares)
 
 
 @dataclass(frozen=True, slots=True)
@@ -276,7 +329,7 @@ def _changes(
 def _row(key: SessionKey, s: Session, rule: ProductRule, definition: str) -> SessionRow:
     running = s.end_ms - s.start_ms
     measured = s.measured > 0
-    active = min(s.active_ms, running) if measured else 0
+    active = s.active_time_ms() if measured else 0
     return SessionRow(
         session_id=session_id(key, s.start_ms),
         device_id=key.device_id,

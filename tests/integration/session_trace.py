@@ -1,7 +1,9 @@
 """A generated agent trace whose sessions are known without running Seatmeter.
 
 The truth is computed here by a plain sweep over each (device, attributed user, product)'s
-observations, written independently of ``streams.stages.sessionize``. The trace has the cases
+observations, written independently of ``streams.stages.sessionize``. A session's active time
+follows the per-minute rule: each sample's active time is split over the clock minutes it
+touches by overlap, and per minute the sum is capped at the span its samples covered there. The trace has the cases
 the sessions must get right: pauses under and over the 30-minute gap, heartbeats exactly on and
 just past the gap boundary, two instances of one product at once, remote desktop sessions
 attributed to the person who connected, and a laptop that was offline for three days and sends
@@ -69,12 +71,12 @@ class Trace:
             for start, end, active in spans:
                 if current is not None and start - current[1] <= GAP:  # type: ignore[operator]
                     current[1] = max(current[1], end)  # type: ignore[call-overload]
-                    current[2] += active  # type: ignore[operator]
+                    current[2].append((end, active))  # type: ignore[attr-defined]
                     current[3] += 1  # type: ignore[operator]
                     continue
                 if current is not None:
                     rows.append(_row(device, user, product, current))
-                current = [start, end, active, 1]
+                current = [start, end, [(end, active)], 1]
             rows.append(_row(device, user, product, current))  # type: ignore[arg-type]
         return sorted(rows)
 
@@ -99,11 +101,34 @@ class Trace:
 
 
 def _row(device: str, user: str, product: str, s: list[object]) -> tuple[object, ...]:
-    start, end, active, events = s
+    start, end, samples, events = s
     running = Decimal((end - start).total_seconds())  # type: ignore[operator]
-    capped = min(active, running)  # type: ignore[type-var]
+    capped = _clock_capped(samples)  # type: ignore[arg-type]
     return (device, pseudonymize(user, KEY), product, _text(start), _text(end), running, capped, running - capped,
             events)  # fmt: skip
+
+
+def _clock_capped(samples: list[tuple[datetime, Decimal]]) -> Decimal:
+    """Active seconds of one session's one-minute samples, capped at the clock per minute.
+
+    A sample ``[end - 60 s, end)`` touches one or two clock minutes; the first gets the active
+    ms times its overlap / 60 s, rounded down, the second the rest. A minute's total counts up
+    to the span (earliest to latest covered instant) of the samples with a share in it.
+    """
+    minutes: dict[datetime, list[int]] = {}
+    for end, active in samples:
+        active_ms, start = int(active * 1000), end - timedelta(minutes=1)
+        first = start.replace(second=0, microsecond=0)
+        head_ms = int((first + timedelta(minutes=1) - start).total_seconds() * 1000)
+        head = active_ms * head_ms // 60_000
+        start_ms = 60_000 - head_ms
+        pieces = ((first, head, start_ms, 60_000), (first + timedelta(minutes=1), active_ms - head, 0, start_ms))
+        for minute, share, low, high in pieces:
+            if share <= 0:
+                continue
+            held = minutes.setdefault(minute, [0, low, high])
+            held[0], held[1], held[2] = held[0] + share, min(held[1], low), max(held[2], high)
+    return sum((Decimal(min(ms, high - low)) for ms, low, high in minutes.values()), Decimal(0)) / 1000
 
 
 def _text(moment: object) -> str:

@@ -405,6 +405,15 @@ USAGE_ROWS = [
     (BEFORE_RANGE, "Retired Tool", ["u9"], ["d9"], 600_000, 40, 2, 50),
 ]
 
+# Two batches of one person's two Acrobat windows in 02:00, written with their per-(device, user)
+# figures: 90 s raw over a 48 s span, which the per-minute view caps at 48 s.
+CAPPED_USAGE_ROWS = [
+    # minute, product, users, devices, active_ms, event_count, partition, batch_last_offset, use
+    (_at("02:00"), "Adobe Acrobat", ["u3"], ["d3"], 45_000, 1, 0, 102, (("d3", "u3"), 45_000, 0, 48_000)),
+    (_at("02:00"), "Adobe Acrobat", ["u3"], ["d3"], 45_000, 1, 1, 201, (("d3", "u3"), 45_000, 6_000, 40_000)),
+]
+ACROBAT_ACTIVE_SECONDS = 30 + 48  # the row written before the per-(device, user) figures counts as stored
+
 DEAD_LETTER_ROWS = [
     # dead_lettered_at, partition, offset, stage, reason, payload
     (_at("01:05"), 0, 7, "validate", "missing field: product", '{"user": "u1"}'),
@@ -498,6 +507,15 @@ def warehouse(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
             "batch_last_offset",
         ],
     )
+    client.insert(
+        "product_usage_1m_parts",
+        [
+            [minute, product, users, devices, ms, events, TOPIC, part, offset, [7], [use_ms], [lo], [hi]]
+            for minute, product, users, devices, ms, events, part, offset, (_, use_ms, lo, hi) in CAPPED_USAGE_ROWS
+        ],
+        column_names=["minute", "product", "users", "devices", "active_ms", "event_count", "source_topic",
+                      "source_partition", "batch_last_offset", "use_keys", "use_active_ms", "use_from_ms", "use_to_ms"],
+    )  # fmt: skip
     client.insert(
         "dead_letters",
         [
@@ -647,8 +665,11 @@ def test_top_products(results: dict[str, Result]) -> None:
     assert res.column("distinct_users") == [2, 2]
     assert res.column("distinct_devices") == [2, 1]
     assert res.column("measure") == ["active", "active, signed in"]
-    assert res.column("events") == [15, 2]
-    assert [float(h) for h in res.column("active_hours")] == [round(150.5 / 3600, 2), round(30 / 3600, 2)]
+    assert res.column("events") == [15, 4]
+    assert [float(h) for h in res.column("active_hours")] == [
+        round(150.5 / 3600, 2),
+        round(ACROBAT_ACTIVE_SECONDS / 3600, 2),
+    ]
 
 
 @pytest.mark.clickhouse
@@ -656,7 +677,7 @@ def test_usage_stats(results: dict[str, Result]) -> None:
     # u1, u2, u3 measured active; k-u3 only signed in (an unmeasured session) on d3.
     assert _one(results, "Distinct users (active, running or signed in)").rows == [(4,)]
     assert _one(results, "Distinct devices (active or running)").rows == [(3,)]
-    assert float(_one(results, "Active hours (agents)").rows[0][0]) == round(180.5 / 3600, 1)
+    assert float(_one(results, "Active hours (agents)").rows[0][0]) == round((150.5 + ACROBAT_ACTIVE_SECONDS) / 3600, 1)
     # (2 + 1 + 1) active users over a 360-minute range
     assert float(_one(results, "Average seats in use (active)").rows[0][0]) == round(4 / 360, 2)
 
@@ -680,7 +701,7 @@ def test_active_hours_per_product(results: dict[str, Result]) -> None:
     assert res.column("product") == ["Visual Studio Code", "Adobe Acrobat"]
     series = _one(results, "Active hours per product (agents)")
     assert {row[1] for row in series.rows} == set(IN_RANGE_PRODUCTS)
-    assert sum(float(row[2]) for row in series.rows) == pytest.approx(180.5 / 3600)
+    assert sum(float(row[2]) for row in series.rows) == pytest.approx((150.5 + ACROBAT_ACTIVE_SECONDS) / 3600)
 
 
 @pytest.mark.clickhouse
