@@ -15,20 +15,9 @@ from streams.stages.fingerprint import (
     load_catalog,
 )
 
-AS_OF = date(2026, 11, 29)
 MS = "Microsoft Corporation"
 MS_MAC = "Developer ID Application: Microsoft Corporation (UBF8T346G9)"
 ADOBE = "Adobe Inc."
-
-
-@pytest.fixture(scope="module")
-def catalog():
-    return load_catalog()
-
-
-@pytest.fixture(scope="module")
-def matcher(catalog):
-    return build_matcher(catalog, as_of=AS_OF)
 
 
 def app(product, vendor, **more):

@@ -1,6 +1,6 @@
 """Editions, free editions, evidence-named applications and always-on clients (issue 11, item 6)."""
 
-from datetime import UTC, date, datetime
+from datetime import UTC, datetime
 
 import pytest
 from hypothesis import given, settings
@@ -8,24 +8,13 @@ from hypothesis import strategies as st
 
 from schemas.catalog import ExecutableIdentity, Fingerprint
 from schemas.usage import ExecutableRef, UsageEvent, UsageKind, UsageSource
-from streams.stages.fingerprint import build_matcher, fingerprint, fingerprint_lines, load_catalog
+from streams.stages.fingerprint import fingerprint, fingerprint_lines
 from streams.stages.fingerprint_evidence import build_edition_index, clean_product_name, vendor_display
 from streams.stages.product import name_product
 
-AS_OF = date(2026, 11, 29)
 ADOBE = "Adobe Inc."
 ACROBAT = r"C:\Program Files\Adobe\Acrobat DC\Acrobat\Acrobat.exe"
 ZWSOFT = "ZWSOFT CO., LTD.(Guangzhou)"
-
-
-@pytest.fixture(scope="module")
-def catalog():
-    return load_catalog()
-
-
-@pytest.fixture(scope="module")
-def matcher(catalog):
-    return build_matcher(catalog, as_of=AS_OF)
 
 
 def _check(matcher, identity, expected):
