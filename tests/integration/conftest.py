@@ -1,7 +1,9 @@
 from __future__ import annotations
 
+import re
 import shutil
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -10,6 +12,26 @@ from tests.integration.harness import BOOTSTRAP, Pipeline, broker_reachable
 from tests.support.fixtures import FIXTURE_PASSWORD, chdb_http_server  # noqa: F401 - a fixture
 
 __all__ = ["chdb_http_server"]
+
+WORKER_MILESTONES = re.compile(r"WARN|ERROR|CRITICAL|Worker ready|\^Worker\]: (Starting|Stopping)|Closing event loop")
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
+    """A failed test shows its workers' milestones (start, ready, stop, warnings) with times:
+    the worker logs live in files, so a CI failure is otherwise silent about them."""
+    report = yield
+    tmp_path = getattr(item, "funcargs", {}).get("tmp_path")
+    if report.failed and call.when == "call" and isinstance(tmp_path, Path):
+        for log in sorted(tmp_path.rglob("*.log"))[:6]:
+            report.sections.append((f"worker log {log.relative_to(tmp_path)}", worker_milestones(log)))
+    return report
+
+
+def worker_milestones(log: Path, keep: int = 40, last: int = 12) -> str:
+    lines = log.read_text(errors="replace").splitlines()
+    marked = [line[:300] for line in lines if WORKER_MILESTONES.search(line)]
+    return "\n".join([*marked[-keep:], "--- last lines ---", *(line[:300] for line in lines[-last:])])
 
 
 @pytest.fixture(scope="session")

@@ -149,7 +149,8 @@ def test_a_worker_killed_mid_stream_gives_the_same_sessions(kafka_broker, tmp_pa
     lines = differential_log(HISTORY, batch_format=True)
     offline = replayed(tmp_path / "offline", write_log(tmp_path / "differential.jsonl", lines))
     streamed = streamed_pipeline(tmp_path / "crashy", lines, SEATMETER_WORKER__COMMIT_INTERVAL_SECONDS="30",
-                                 SEATMETER_WORKER__BATCH_MAX_MESSAGES="4")  # fmt: skip
+                                 SEATMETER_WORKER__BATCH_MAX_MESSAGES="4",
+                                 SEATMETER_WORKER__SESSION_TIMEOUT_SECONDS="6")  # fmt: skip
     for at_least in (20, 60):
         worker = streamed.start_worker_reaching("seatmeter_messages_consumed_total", at_least)
         worker.kill()
