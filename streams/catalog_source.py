@@ -1,8 +1,8 @@
 """Where the running catalog comes from: the bundled catalog, a local overrides file, and the
 compacted corrections topic.
 
-``seatmeter correct`` appends to the local file, which workers on that machine check every few
-seconds. ``seatmeter correct --publish`` sends the correction to the topic instead, keyed by what
+``seatmeter catalog correct`` appends to the local file, which workers on that machine check every few
+seconds. ``seatmeter catalog correct --publish`` sends the correction to the topic instead, keyed by what
 it matches: compaction keeps the newest correction per match, and a tombstone withdraws one.
 Every worker reads the whole topic (all partitions, no consumer group), so a published
 correction reaches every worker of a cluster within seconds, and a worker that starts later

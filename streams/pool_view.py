@@ -104,7 +104,7 @@ def unlicensed_use(client: Client, since: datetime) -> Table | str:
 
 
 def alert_list(client: Client, include_resolved: bool, limit: int = 200) -> Table | str:
-    """Alerts as they stand, whoever evaluated them (the leader worker or ``evaluate-alerts``)."""
+    """Alerts as they stand, whoever evaluated them (the leader worker or ``seatmeter alerts evaluate``)."""
     params = {"include_resolved": int(include_resolved), "limit": limit}
     result = client.query(_ALERTS, parameters=params)
     if not result.result_rows:

@@ -28,8 +28,8 @@ $seatmeter lag --wait --timeout 300
 kill -TERM "$worker"
 wait "$worker" || true
 trap - EXIT
-$seatmeter report
-$seatmeter evaluate-alerts
+$seatmeter reports users-per-minute
+$seatmeter alerts evaluate
 $seatmeter alerts
 $seatmeter pools --at busiest
 echo "explore: SEATMETER_WAREHOUSE__URL=$SEATMETER_WAREHOUSE__URL $seatmeter sql 'SELECT * FROM product_usage_per_minute LIMIT 10'"

@@ -240,7 +240,7 @@ def render(rows: list[tuple[str, str]]) -> str:
         "  rows; the per-event share is dominated by pydantic validation and building the normalized event.",
         "  This is below the 140k events/s that the walking-skeleton issue measured for simpler logic, and",
         "  is the first place to optimise.",
-        "- **fingerprint**: the catalog matcher (`seatmeter fingerprint`) on a mix of repeated and new",
+        "- **fingerprint**: the catalog matcher (`seatmeter catalog fingerprint`) on a mix of repeated and new",
         "  executables, CPU time per core.",
         "- **chDB insert**: one column-oriented INSERT of rollup rows (two string arrays each) into the",
         "  embedded engine; rows with arrays insert slower than flat rows.",

@@ -140,7 +140,7 @@ def test_overrun_unlicensed_use_and_sync_gaps(server_pipeline: Pipeline, tmp_pat
             lambda rows: any(r["subject"] == "Tableau Desktop" and r["state"] == "open" for r in rows),
         )
         assert "AutoCAD" not in {r["subject"] for r in unlicensed}
-        report = pipeline.cli("unlicensed")
+        report = pipeline.cli("reports", "unlicensed")
         assert "Tableau Desktop" in report and "AutoCAD" not in report
 
         wait_for(

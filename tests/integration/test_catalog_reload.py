@@ -1,4 +1,4 @@
-"""A correction recorded with `seatmeter correct`, locally or on the corrections topic, renames new
+"""A correction recorded with `seatmeter catalog correct`, locally or on the corrections topic, renames new
 events in running workers."""
 
 from __future__ import annotations
@@ -42,8 +42,9 @@ def test_a_correction_takes_effect_in_a_running_worker(embedded_pipeline):
     try:
         worker.wait_metric("seatmeter_events_consumed_total", 1)
         out = pipeline.cli(
-            "correct", "--path-glob", "*/acme-cad.exe", "--product", "autodesk-autocad", "--reason", "site install"
-        )
+            "catalog", "correct", "--path-glob", "*/acme-cad.exe", "--product", "autodesk-autocad",
+            "--reason", "site install",
+        )  # fmt: skip
         assert "+local." in out
         time.sleep(1.5)
         asyncio.run(produce(KAFKA, pipeline.topic, [tool_event("after")]))
@@ -83,8 +84,8 @@ def test_a_published_correction_reaches_running_and_fresh_workers_without_a_rest
         worker.wait_metric("seatmeter_events_consumed_total", 1)
         assert worker.metric("seatmeter_catalog_corrections_invalid_total") == 1
         out = pipeline.cli(
-            "correct", "--path-glob", "*/acme-cad.exe", "--product", "autodesk-autocad", "--reason", "site install",
-            "--publish",
+            "catalog", "correct", "--path-glob", "*/acme-cad.exe", "--product", "autodesk-autocad",
+            "--reason", "site install", "--publish",
         )  # fmt: skip
         version = published_version(out)
         assert "+topic." in version and not (pipeline.root / ".seatmeter" / "catalog-overrides.yaml").exists()
@@ -98,7 +99,7 @@ def test_a_published_correction_reaches_running_and_fresh_workers_without_a_rest
     try:
         asyncio.run(produce(KAFKA, pipeline.topic, [tool_event("fresh worker", "WS-3")]))
         fresh.wait_metric("seatmeter_events_consumed_total", 1)
-        withdrawn = published_version(pipeline.cli("withdraw-correction", "--path-glob", "*\\ACME-CAD.exe"))
+        withdrawn = published_version(pipeline.cli("catalog", "withdraw", "--path-glob", "*\\ACME-CAD.exe"))
         time.sleep(2.5)
         asyncio.run(produce(KAFKA, pipeline.topic, [tool_event("withdrawn", "WS-4")]))
         fresh.wait_metric("seatmeter_events_consumed_total", 2)

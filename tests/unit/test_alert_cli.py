@@ -1,4 +1,4 @@
-"""What ``evaluate-alerts`` prints for each alert change."""
+"""What ``seatmeter alerts evaluate`` prints for each alert change."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 import pytest
 
 from schemas.alerts import Alert, AlertRule, AlertState, SubjectKind
-from streams.alert_cli import change_line
+from streams.cli.alert_once import change_line
 
 FIRST = Alert(
     alert_id="pool_overrun:pool:cad:202611270905",

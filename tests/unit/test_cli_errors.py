@@ -9,7 +9,7 @@ from pydantic import ValidationError
 
 from schemas.settings import Settings
 from sinks.warehouse import WarehouseInUseError
-from streams.cli_errors import EXIT_KAFKA, EXIT_WAREHOUSE_IN_USE, describe_failure
+from streams.cli.errors import EXIT_KAFKA, EXIT_WAREHOUSE_IN_USE, describe_failure
 from streams.sql_query import format_clause
 
 SERVER_TYPO = (

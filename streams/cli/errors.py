@@ -8,7 +8,9 @@ traceback is written only with the global ``--debug`` flag, and to the log at DE
 from __future__ import annotations
 
 import logging
+import os
 import re
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, NoReturn
@@ -30,6 +32,7 @@ log = logging.getLogger("seatmeter.cli")
 EXIT_USER_ERROR = 1
 EXIT_WAREHOUSE_IN_USE = 2
 EXIT_KAFKA = 3
+EXIT_BROKEN_PIPE = 141  # 128 + SIGPIPE, as a shell reports a pipeline reader that stopped early
 MAX_MESSAGE_CHARS = 300
 _ENGINE_MESSAGE = re.compile(
     r"Code: (\d+)\. DB::Exception: (.*?)(?: \(version [^)]*(?:\)[^)]*)?\)|Stack trace|$)", re.S
@@ -139,10 +142,19 @@ class ErrorBoundary(TyperGroup):
             return super().invoke(ctx)
         except (typer.Exit, typer.Abort):
             raise
+        except BrokenPipeError:
+            _reader_went_away()
         except Exception as exc:
             if ctx.params.get("debug"):
                 raise
             _exit_with(exc)
+
+
+def _reader_went_away() -> NoReturn:
+    """``seatmeter sql ... | head`` is no failure: exit as a Unix tool killed by SIGPIPE does,
+    silently, with stdout pointed at /dev/null so the interpreter's last flush cannot fail too."""
+    os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    raise typer.Exit(EXIT_BROKEN_PIPE)
 
 
 def _exit_with(exc: Exception) -> NoReturn:

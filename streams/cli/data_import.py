@@ -12,7 +12,7 @@ from rich.console import Console
 
 from schemas.settings import Settings
 from sinks import kafka
-from streams.cli_kafka import on_kafka
+from streams.cli.broker import on_kafka
 
 T = TypeVar("T")
 console = Console(width=None if sys.stdout.isatty() else 160)

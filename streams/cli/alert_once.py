@@ -17,7 +17,7 @@ from streams.stages.alert_format import alert_message, alertmanager_payload
 
 
 def change_line(alert: Alert) -> str:
-    """One alert change as ``evaluate-alerts`` prints it: two episodes of one rule and subject
+    """One alert change as ``seatmeter alerts evaluate`` prints it: two episodes of one rule and subject
     differ by when they opened and resolved."""
     resolved = f", resolved {alert.resolved_at:%Y-%m-%d %H:%M}" if alert.resolved_at else ""
     opened = f"opened {alert.opened_at:%Y-%m-%d %H:%M}{resolved}"
