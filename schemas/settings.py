@@ -117,6 +117,9 @@ class WarehouseSettings(_Section):
     database: str = "default"
     insert_retries: int = Field(default=8, ge=0)
     retry_backoff_max_seconds: float = Field(default=30.0, gt=0)
+    insert_give_up_seconds: float = Field(default=600.0, ge=0)
+    """A failing insert is retried at least ``insert_retries`` times and for at least this long
+    before the worker exits without acking: a shorter warehouse outage is ridden out."""
 
 
 class WorkerSettings(_Section):

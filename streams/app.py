@@ -115,10 +115,10 @@ def create_app(
         producer_acks=-1,
         producer_max_request_size=settings.kafka.max_message_bytes,
     )
-    inserter = RetryingInserter(warehouse, settings.warehouse)
+    watchdog = StallWatchdog(worker.stall_timeout_seconds)
+    inserter = RetryingInserter(warehouse, settings.warehouse, on_retry=watchdog.waiting_on_infrastructure)
     rules = build_ingest_rules(settings, key)
     kafka = settings.kafka
-    watchdog = StallWatchdog(worker.stall_timeout_seconds)
     parts = UsageProcessorParts(inserter, warehouse, key, rules, seen, catalog, watchdog)
     processors = [_add_usage_agent(app, source, parts, settings) for source in usage_sources(settings)]
     _add_stall_check(app, watchdog, set(kafka.usage_topics))
@@ -302,6 +302,8 @@ def _add_stall_check(app: faust.App, watchdog: StallWatchdog, topics: set[str]) 
         committed_by_tp = getattr(app.consumer, "_committed_offset", {})
         highwater = {(tp.topic, tp.partition): ends[tp] for tp in assigned if ends.get(tp) is not None}
         committed = {(tp.topic, tp.partition): committed_by_tp.get(tp) or 0 for tp in assigned}
+        for (topic, partition), high in highwater.items():  # fresh while a batch cannot finish
+            metrics.CONSUMER_LAG.labels(topic, str(partition)).set(max(high - committed[(topic, partition)], 0))
         waiting = watchdog.stalled(highwater, committed)
         if waiting:
             _print_tasks()

@@ -16,7 +16,15 @@ from collections.abc import Callable
 from aiokafka.errors import KafkaError, MessageSizeTooLargeError
 from clickhouse_connect.driver.client import Client
 from clickhouse_connect.driver.exceptions import DataError
-from tenacity import AsyncRetrying, RetryCallState, retry_if_not_exception_type, stop_after_attempt, wait_exponential
+from tenacity import (
+    AsyncRetrying,
+    RetryCallState,
+    retry_if_not_exception_type,
+    stop_after_attempt,
+    stop_after_delay,
+    stop_all,
+    wait_exponential,
+)
 
 from schemas.settings import WarehouseSettings
 from sinks.warehouse import Warehouse
@@ -52,16 +60,26 @@ def is_infrastructure(exc: Exception) -> bool:
 
 
 class RetryingInserter:
-    """Runs one insert with bounded exponential backoff, counting every failure."""
+    """Runs one insert with exponential backoff capped at ``retry_backoff_max_seconds``, counting
+    every failure, until both ``insert_retries`` and ``insert_give_up_seconds`` are spent.
 
-    def __init__(self, warehouse: Warehouse, settings: WarehouseSettings) -> None:
+    ``on_retry`` is told of every retry: the stall watchdog must not restart a worker that waits
+    on a warehouse outage, as a restart cannot end it (the give-up budget decides instead)."""
+
+    def __init__(
+        self, warehouse: Warehouse, settings: WarehouseSettings, on_retry: Callable[[], None] = lambda: None
+    ) -> None:
         self._warehouse = warehouse
         self._settings = settings
+        self._on_retry = on_retry
 
     async def insert(self, table: str, write: Callable[[Client], int]) -> int:
         started = time.perf_counter()
         retrying = AsyncRetrying(
-            stop=stop_after_attempt(self._settings.insert_retries + 1),
+            stop=stop_all(
+                stop_after_attempt(self._settings.insert_retries + 1),
+                stop_after_delay(self._settings.insert_give_up_seconds),
+            ),
             wait=wait_exponential(multiplier=0.2, max=self._settings.retry_backoff_max_seconds),
             before_sleep=lambda state: self._on_failure(table, state),
             retry=retry_if_not_exception_type(ENCODING_ERRORS),
@@ -82,8 +100,8 @@ class RetryingInserter:
         metrics.LAST_WRITE_TIMESTAMP.labels(table).set_to_current_time()
         return rows
 
-    @staticmethod
-    def _on_failure(table: str, state: RetryCallState) -> None:
+    def _on_failure(self, table: str, state: RetryCallState) -> None:
+        self._on_retry()
         metrics.INSERT_ERRORS.labels(table).inc()
         outcome = state.outcome
         error = outcome.exception() if outcome is not None else None

@@ -54,7 +54,10 @@ BATCH_MESSAGES = Histogram(
     buckets=(1, 10, 100, 500, 1000, 2500, 5000, 10000),
 )
 CONSUMER_LAG = Gauge(
-    "seatmeter_consumer_lag", "Messages behind the partition's high watermark.", ["topic", "partition"]
+    "seatmeter_consumer_lag",
+    "Messages behind the partition's high watermark: not yet processed (set per batch), or not yet "
+    "committed (set by the stall check every few seconds, so it rises while a batch cannot finish).",
+    ["topic", "partition"],
 )
 LAST_WRITE_TIMESTAMP = Gauge(
     "seatmeter_warehouse_last_write_timestamp_seconds",

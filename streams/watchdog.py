@@ -32,6 +32,11 @@ class StallWatchdog:
         chunks before the batch is acked): restart every partition's clock."""
         self._since.clear()
 
+    def waiting_on_infrastructure(self) -> None:
+        """The writer is retrying a warehouse that fails: the worker is not stuck and a restart
+        cannot end an outage, so the clocks start again; the writer's give-up budget decides."""
+        self._since.clear()
+
     def stalled(
         self, highwater: Mapping[Partition, int], committed: Mapping[Partition, int], now: float | None = None
     ) -> int:

@@ -60,3 +60,12 @@ def test_the_loop_guard_thread_calls_out_a_silent_loop_once():
     assert stuck.wait(2), "no beats: it calls out"
     time.sleep(0.3)
     assert len(called) == 1 and called[0] > 0.3
+
+
+def test_a_writer_retrying_an_outage_is_not_a_stall():
+    watchdog = StallWatchdog(timeout_seconds=10)
+    part = ("agent", 0)
+    assert watchdog.stalled({part: 50}, {part: 10}, now=0) == 0
+    watchdog.waiting_on_infrastructure()
+    assert watchdog.stalled({part: 50}, {part: 10}, now=11) == 0
+    assert watchdog.stalled({part: 50}, {part: 10}, now=22) == 40
