@@ -8,7 +8,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 KAFKA := bash deploy/local/kafka.sh
 
-.PHONY: help setup run test test-unit test-integration lint format bench kafka-up kafka-down kafka-status schema deploy-check clean
+.PHONY: help setup run test chaos soak test-unit test-integration lint format bench kafka-up kafka-down kafka-status schema deploy-check clean
 
 help: ## Show this help.
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-18s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -31,7 +31,16 @@ run: setup ## Local Kafka, worker, simulated fleet, embedded warehouse; ends wit
 
 test: setup ## All tests: unit, then integration on the local broker and the chDB engine.
 	@$(KAFKA) up
-	$(BIN)/pytest -q tests
+	$(BIN)/pytest -q tests -m "not chaos or chaos_ci"
+
+soak: setup ## Not in CI: SOAK_MINUTES (30) of fleet traffic with faults; RSS and lag to .seatmeter/soak/<time>/.
+	@$(BIN)/pip install --quiet -e '.[dev,soak]'
+	@$(KAFKA) up
+	$(BIN)/python -m tests.soak.run --minutes $${SOAK_MINUTES:-30}
+
+chaos: setup ## Every fault-injection scenario (kill -9, rebalance, outages, poison ...) against the ledger; under 20 min.
+	@$(KAFKA) up
+	$(BIN)/pytest -q tests/integration/chaos -m chaos
 
 test-unit: $(STAMP) ## Fast unit tests only (no broker).
 	$(BIN)/pytest -q tests/unit

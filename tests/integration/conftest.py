@@ -23,7 +23,8 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
     report = yield
     tmp_path = getattr(item, "funcargs", {}).get("tmp_path")
     if report.failed and call.when == "call" and isinstance(tmp_path, Path):
-        for log in sorted(tmp_path.rglob("*.log"))[:6]:
+        worker_logs = [log for log in sorted(tmp_path.rglob("*.log")) if not log.stem.isdigit()]  # not RocksDB's
+        for log in worker_logs[:6]:
             report.sections.append((f"worker log {log.relative_to(tmp_path)}", worker_milestones(log)))
     return report
 

@@ -635,13 +635,16 @@ class ChdbHttpServer:
     is not implemented.
     """
 
-    def __init__(self, path: str, password: str = "", *, username: str = "default", host: str = "127.0.0.1"):
+    def __init__(
+        self, path: str, password: str = "", *, username: str = "default", host: str = "127.0.0.1", port: int = 0
+    ):
         if "?" in path:
             raise ValueError("chDB data path must not contain '?' (it would be read as connection options)")
         self.path = path
         self.username = username
         self.password = password
         self.host = host
+        self._bind_port = port  # 0: an ephemeral port at the first start, then the same one at every restart
         self.requests: deque[RequestRecord] = deque(maxlen=2000)
         self.engine_version = ""
         self.server_timezone = "UTC"
@@ -674,7 +677,8 @@ class ChdbHttpServer:
             self.engine_version, self.server_timezone = version, tz
             self._http_compression_default = http_compression not in ("", "0")
             self._stopping = False
-            self._httpd = _HttpServer(self, (self.host, 0))
+            self._httpd = _HttpServer(self, (self.host, self._bind_port))
+            self._bind_port = self._httpd.server_address[1]
         except BaseException:
             self._keeper.close()
             self._keeper = None
