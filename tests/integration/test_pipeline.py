@@ -9,21 +9,14 @@ from __future__ import annotations
 import asyncio
 import random
 import time
-from decimal import Decimal
 
 import pytest
 
 from sinks.kafka import ensure_topics, produce
 from tests.integration.harness import Pipeline
-from tests.integration.workload import Workload, build_workload
+from tests.integration.workload import Workload, build_workload, warehouse_rollups
 
 pytestmark = [pytest.mark.kafka, pytest.mark.clickhouse]
-
-ROLLUP_SQL = """
-SELECT product, toString(minute) AS minute, active_users, active_devices,
-       toString(active_seconds) AS active_seconds, event_count
-FROM product_usage_per_minute
-"""
 
 
 def produce_half_and_half(pipeline: Pipeline, workload: Workload) -> None:
@@ -37,18 +30,6 @@ def produce_half_and_half(pipeline: Pipeline, workload: Workload) -> None:
     asyncio.run(ensure_topics(kafka, pipeline_topics(kafka)))
     asyncio.run(produce(kafka, pipeline.topic, workload.messages[0::2]))
     pipeline.kcat_produce(workload.messages[1::2])
-
-
-def warehouse_rollups(pipeline: Pipeline) -> dict[tuple[str, str], tuple[int, int, Decimal, int]]:
-    return {
-        (row["product"], row["minute"]): (
-            int(row["active_users"]),
-            int(row["active_devices"]),
-            Decimal(row["active_seconds"]),
-            int(row["event_count"]),
-        )
-        for row in pipeline.query(ROLLUP_SQL)
-    }
 
 
 def assert_exact(pipeline: Pipeline, workload: Workload) -> None:

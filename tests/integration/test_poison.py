@@ -5,7 +5,6 @@ message is dead-lettered with a reason."""
 from __future__ import annotations
 
 import asyncio
-from datetime import UTC, datetime, timedelta
 
 import orjson
 import pytest
@@ -14,58 +13,17 @@ from aiokafka import AIOKafkaProducer
 from schemas.settings import KafkaSettings
 from sinks.kafka import ensure_topics, pipeline_topics
 from sinks.kafka_security import client_options
+from tests.integration.chaos.faults import poison_messages, sample_event
 from tests.integration.harness import BOOTSTRAP, Pipeline
 
 pytestmark = [pytest.mark.kafka, pytest.mark.clickhouse]
 
 DEVICE = "WS-POISON"
-WEEK = 7 * 86_400
+POISON = poison_messages(DEVICE)
 
 
-def sample(event_id: str, minutes_ago: float, **overrides: object) -> dict[str, object]:
-    end = datetime.now(UTC).replace(second=30, microsecond=0) - timedelta(minutes=minutes_ago)
-    body: dict[str, object] = {
-        "event_id": event_id,
-        "event_time": end.isoformat(),
-        "device_id": DEVICE,
-        "user": "CORP\\ana",
-        "executable": {"path": "C:\\Apps\\tool.exe", "file_name": "tool.exe"},
-        "kind": "sample",
-        "active_seconds": 20,
-        "idle_seconds": 10,
-        "interval_seconds": 30,
-    }
-    return body | overrides
-
-
-def health(**overrides: object) -> dict[str, object]:
-    body = {
-        "event_id": "h-1",
-        "kind": "health",
-        "event_time": datetime.now(UTC).isoformat(),
-        "device_id": DEVICE,
-        "agent_version": "2.0.0",
-        "cpu_percent": 1.0,
-        "memory_bytes": 1000,
-    }
-    return body | overrides
-
-
-POISON = {
-    "900 KB that is not JSON": b"\x01not json " * 90_000,
-    "an envelope of 20,000 events, 5 MB once gunzipped": orjson.dumps(
-        {"events": [sample(f"big-{i}", 3) for i in range(20_000)]}
-    ),
-    "buffered_events past UInt32": orjson.dumps(health(buffered_events=2**32)),
-    "year 1 east of UTC": orjson.dumps(sample("year-1", 0, event_time="0001-01-01T00:00:00+14:00")),
-    "100 samples with 7-day intervals": orjson.dumps(
-        {
-            "events": [
-                sample(f"week-{i}", 1, interval_seconds=WEEK, active_seconds=WEEK, idle_seconds=0) for i in range(100)
-            ]
-        }
-    ),
-}
+def sample(event_id: str, minutes_ago: float) -> dict[str, object]:
+    return sample_event(DEVICE, event_id, minutes_ago)
 
 
 async def send_gzipped(topic: str, values: list[bytes]) -> None:

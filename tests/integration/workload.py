@@ -14,6 +14,14 @@ from decimal import Decimal
 
 import orjson
 
+from tests.integration.harness import Pipeline
+
+ROLLUPS_SQL = """
+SELECT product, toString(minute) AS minute, active_users, active_devices,
+       toString(active_seconds) AS active_seconds, event_count
+FROM product_usage_per_minute"""
+"""The warehouse's side of ``Truth.rows``."""
+
 PRODUCTS = ("EXCEL.EXE", "WINWORD.EXE", "Photoshop.exe", "idea64.exe", "acad.exe", "code")
 ZONES = (UTC, timezone(timedelta(hours=2)), timezone(timedelta(hours=-7)))
 
@@ -125,3 +133,16 @@ def product_name(file_name: str) -> str:
     name = name_product(event, default_matcher())
     assert name is not None, f"{file_name} is classed as background"
     return name.product
+
+
+def warehouse_rollups(pipeline: Pipeline) -> dict[tuple[str, str], tuple[int, int, Decimal, int]]:
+    """Per (product, minute) what the warehouse counted, in the shape of ``Truth.rows``."""
+    return {
+        (row["product"], row["minute"]): (
+            int(row["active_users"]),
+            int(row["active_devices"]),
+            Decimal(row["active_seconds"]),
+            int(row["event_count"]),
+        )
+        for row in pipeline.query(ROLLUPS_SQL)
+    }

@@ -14,6 +14,7 @@ from tests.integration.harness import REPO, free_port
 
 KAFKA_SH = REPO / "deploy" / "local" / "kafka.sh"
 WEEK = 7 * 86_400
+YEAR_1_EAST = "0001-01-01T00:00:00+14:00"
 
 
 @dataclass(frozen=True)
@@ -57,7 +58,8 @@ class PrivateBroker:
             raise RuntimeError(f"kafka.sh {command} failed:\n{done.stdout}\n{done.stderr}")
 
 
-def _sample(device: str, event_id: str, minutes_ago: float, **overrides: object) -> dict[str, object]:
+def sample_event(device: str, event_id: str, minutes_ago: float, **overrides: object) -> dict[str, object]:
+    """A valid agent sample of 30 s ending ``minutes_ago`` minutes before now, changed by ``overrides``."""
     end = datetime.now(UTC).replace(second=30, microsecond=0) - timedelta(minutes=minutes_ago)
     body: dict[str, object] = {
         "event_id": event_id,
@@ -86,14 +88,16 @@ def poison_messages(device: str) -> dict[str, bytes]:
     return {
         "900 KB that is not JSON": b"\x01not json " * 90_000,
         "an envelope of 20,000 events": orjson.dumps(
-            {"events": [_sample(device, f"poison-big-{i}", 3) for i in range(20_000)]}
+            {"events": [sample_event(device, f"poison-big-{i}", 3) for i in range(20_000)]}
         ),
         "buffered_events past UInt32": orjson.dumps(health),
-        "year 1 east of UTC": orjson.dumps(_sample(device, "poison-year-1", 0, event_time="0001-01-01T00:00:00+14:00")),
+        "year 1 east of UTC": orjson.dumps(sample_event(device, "poison-year-1", 0, event_time=YEAR_1_EAST)),
         "100 samples of 7 days each": orjson.dumps(
             {
                 "events": [
-                    _sample(device, f"poison-week-{i}", 1, interval_seconds=WEEK, active_seconds=WEEK, idle_seconds=0)
+                    sample_event(
+                        device, f"poison-week-{i}", 1, interval_seconds=WEEK, active_seconds=WEEK, idle_seconds=0
+                    )
                     for i in range(100)
                 ]
             }

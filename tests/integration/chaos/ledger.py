@@ -16,15 +16,11 @@ from pathlib import Path
 import orjson
 
 from tests.integration.harness import Pipeline
-from tests.integration.workload import Truth, Workload
+from tests.integration.workload import Truth, Workload, warehouse_rollups
 
 RollupRow = tuple[int, int, Decimal, int]
 """Per (product, minute): active users, active devices, active seconds, events."""
 
-ROLLUPS = """
-SELECT product, toString(minute) AS minute, active_users, active_devices,
-       toString(active_seconds) AS active_seconds, event_count
-FROM product_usage_per_minute"""
 SESSIONS = """
 SELECT device_id, user_key, product, toString(started_at) AS started, toString(ended_at) AS ended,
        toString(active_seconds) AS active, event_count
@@ -102,18 +98,6 @@ def compare_sessions(expected: list[tuple[str, ...]], actual: list[tuple[str, ..
     return [f"sessions: {len(expected)} expected, {len(actual)} found"] + [
         f"session {s} {'missing' if s in want else 'extra'}" for s in sorted(want ^ got)[:10]
     ]
-
-
-def warehouse_rollups(pipeline: Pipeline) -> dict[tuple[str, str], RollupRow]:
-    return {
-        (r["product"], r["minute"]): (
-            int(r["active_users"]),
-            int(r["active_devices"]),
-            Decimal(r["active_seconds"]),
-            int(r["event_count"]),
-        )
-        for r in pipeline.query(ROLLUPS)
-    }
 
 
 def warehouse_sessions(pipeline: Pipeline) -> list[tuple[str, ...]]:

@@ -10,6 +10,7 @@ import random
 import re
 import shutil
 import time
+from collections.abc import Callable
 
 import pytest
 
@@ -171,34 +172,31 @@ def test_the_broker_stopped_and_restarted_under_load(kafka_broker, tmp_path, rec
         broker.down()
 
 
-def _reaching(pipeline: Pipeline, worker: Worker, consumed: int, ledger: Ledger, restarts: int = 3) -> Worker:
-    """The worker once it consumed ``consumed`` messages; like an orchestrator, restart it when it
-    stopped itself for a restart (exit 75, its stall watchdog), at most ``restarts`` times."""
+def _reaching(pipeline: Pipeline, worker: Worker, consumed: int, ledger: Ledger) -> Worker:
+    """The worker once it consumed ``consumed`` messages (see ``_restarting``)."""
+    return _restarting(pipeline, worker, ledger, lambda w: w.wait_metric("seatmeter_messages_consumed_total", consumed))
+
+
+def _catch_up_restarting(pipeline: Pipeline, worker: Worker, ledger: Ledger) -> Worker:
+    """The worker once everything is committed (see ``_restarting``)."""
+    return _restarting(pipeline, worker, ledger, lambda w: pipeline.wait_caught_up_or_explain(w, timeout=120))
+
+
+def _restarting(
+    pipeline: Pipeline, worker: Worker, ledger: Ledger, wait: Callable[[Worker], object], restarts: int = 3
+) -> Worker:
+    """``wait`` for the worker; like an orchestrator, restart it when it stopped itself for a
+    restart (exit 75, its stall watchdog), at most ``restarts`` times. Returns the worker running."""
     for _ in range(restarts + 1):
         try:
-            worker.wait_metric("seatmeter_messages_consumed_total", consumed, timeout=120)
+            wait(worker)
             return worker
         except AssertionError:
             if worker.process.poll() != EX_TEMPFAIL:
                 raise
             ledger.note(f"{worker.name} stopped itself (exit 75) and was restarted")
             worker = pipeline.start_worker(worker.name)
-    raise AssertionError(f"{worker.name} did not consume {consumed} messages in {restarts} restarts")
-
-
-def _catch_up_restarting(pipeline: Pipeline, worker: Worker, ledger: Ledger, restarts: int = 3) -> Worker:
-    """Wait until everything is committed, restarting a worker that exits 75 as ``_reaching``
-    does. Returns the worker now running."""
-    for _ in range(restarts + 1):
-        try:
-            pipeline.wait_caught_up_or_explain(worker, timeout=120)
-            return worker
-        except AssertionError:
-            if worker.process.poll() != EX_TEMPFAIL:
-                raise
-            ledger.note(f"{worker.name} stopped itself (exit 75) and was restarted")
-            worker = pipeline.start_worker(worker.name)
-    raise AssertionError(f"still behind after {restarts} restarts")
+    raise AssertionError(f"{worker.name} still waiting after {restarts} restarts")
 
 
 def _uncommitted(pipeline: Pipeline) -> int:
