@@ -40,7 +40,7 @@ soak: setup ## Not in CI: SOAK_MINUTES (30) of fleet traffic with faults; RSS an
 
 chaos: setup ## Every fault-injection scenario (kill -9, rebalance, outages, poison ...) against the ledger; under 20 min.
 	@$(KAFKA) up
-	$(BIN)/pytest -q tests/integration/chaos -m chaos
+	$(BIN)/pytest -q tests -m chaos
 
 test-unit: $(STAMP) ## Fast unit tests only (no broker).
 	$(BIN)/pytest -q tests/unit

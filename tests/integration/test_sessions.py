@@ -10,9 +10,12 @@ from decimal import Decimal
 from pathlib import Path
 
 import orjson
+import pytest
 
 from tests.integration.harness import EX_TEMPFAIL, Pipeline
 from tests.integration.session_trace import Trace, build_trace
+
+pytestmark = [pytest.mark.kafka, pytest.mark.clickhouse]
 
 SESSIONS = """
 SELECT device_id, user_key, product, toString(started_at) AS started, toString(ended_at) AS ended,
@@ -94,7 +97,10 @@ def test_the_same_trace_twice_and_offline_replay_give_the_same_tables(kafka_brok
     assert (sessions(offline), daily(offline)) == first
 
 
+@pytest.mark.chaos
+@pytest.mark.slow
 def test_sigkill_at_random_points_gives_the_same_sessions(kafka_broker, tmp_path):
+    """About four minutes, so in ``make chaos``; CI keeps the shorter SIGKILL test of test_pipeline."""
     trace = build_trace(seed=8, devices=10)
     pipeline = new_pipeline(
         tmp_path / "crashy",
