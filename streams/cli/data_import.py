@@ -2,20 +2,18 @@
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, TypeVar
 
 import typer
-from rich.console import Console
 
 from schemas.settings import Settings
 from sinks import kafka
 from streams.cli.broker import on_kafka
+from streams.cli.common import console
 
 T = TypeVar("T")
-console = Console(width=None if sys.stdout.isatty() else 160)
 
 importer = typer.Typer(no_args_is_help=True, help="Import reference data kept in spreadsheets (CSV, YAML or JSON).")
 

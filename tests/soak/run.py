@@ -15,11 +15,9 @@ import asyncio
 import csv
 import os
 import signal
-import subprocess
 import sys
 import time
-import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
@@ -29,13 +27,12 @@ from schemas.settings import KafkaSettings
 from sinks.kafka import consumed_topics, consumer_group_lag, ensure_topics, pipeline_topics, produce
 from streams.simulate import simulate_day
 from tests.integration.chaos.faults import poison_messages
-from tests.integration.harness import free_port
+from tests.integration.harness import Pipeline, Worker
 
-SEATMETER = str(Path(sys.executable).with_name("seatmeter"))
 FAULTS = ("kill -9, then a restart", "a graceful restart (SIGTERM)", "a burst of poison messages")
 TOTALS = """
 SELECT product, toString(toDate(minute)) AS day, sum(event_count) AS events, toString(sum(active_seconds)) AS active
-FROM product_usage_per_minute GROUP BY product, day ORDER BY product, day FORMAT JSONEachRow"""
+FROM product_usage_per_minute GROUP BY product, day ORDER BY product, day"""
 GZIP_ONLY = {"an envelope of 20,000 events"}
 """Poison that only a gzip producer gets past the broker; the soak's producer sends uncompressed."""
 MEMORY_GROWTH_ALLOWED = 1.25
@@ -44,52 +41,40 @@ MEMORY_GROWTH_ALLOWED = 1.25
 
 @dataclass
 class Soak:
-    out: Path
-    bootstrap: str
-    name: str = field(default_factory=lambda: f"soak-{uuid.uuid4().hex[:8]}")
-    metrics_port: int = field(default_factory=free_port)
-    worker: subprocess.Popen[bytes] | None = None
+    """The soak's pipeline (the integration harness's: its own topic, group, state and warehouse)
+    and the worker running now."""
+
+    pipeline: Pipeline
+    worker: Worker | None = None
     poison_sent: int = 0
 
     @property
     def kafka(self) -> KafkaSettings:
-        return KafkaSettings(bootstrap_servers=self.bootstrap, agent_topic=f"{self.name}.agent-usage")
-
-    def env(self, warehouse: Path) -> dict[str, str]:
-        env = {k: v for k, v in os.environ.items() if not k.startswith("SEATMETER_")}
-        return env | {
-            "SEATMETER_KAFKA__BOOTSTRAP_SERVERS": self.bootstrap,
-            "SEATMETER_KAFKA__AGENT_TOPIC": self.kafka.agent_topic,
-            "SEATMETER_WORKER__APP_ID": self.name,
-            "SEATMETER_WORKER__DATA_DIR": str(self.out / "worker"),
-            "SEATMETER_WAREHOUSE__URL": f"chdb://{warehouse}",
-            "SEATMETER_PRIVACY__PSEUDONYM_KEY": "soak-test-key",
-            "SEATMETER_METRICS__PORT": str(self.metrics_port),
-            "SEATMETER_INGEST__ALLOWED_LATENESS_SECONDS": str(400 * 86_400),
-        }
+        return KafkaSettings(
+            bootstrap_servers=self.pipeline.env["SEATMETER_KAFKA__BOOTSTRAP_SERVERS"], agent_topic=self.pipeline.topic
+        )
 
     def start_worker(self) -> None:
-        log = (self.out / "worker.log").open("ab")
-        env = self.env(self.out / "warehouse")
-        self.worker = subprocess.Popen([SEATMETER, "worker"], env=env, stdout=log, stderr=log)
+        self.worker = self.pipeline.start_worker()
 
     def stop_worker(self, sig: signal.Signals) -> int:
         assert self.worker is not None
-        if self.worker.poll() is None:
-            self.worker.send_signal(sig)
-        return self.worker.wait(timeout=120)
+        if sig is signal.SIGKILL:
+            self.worker.kill()
+            return -9
+        return self.worker.stop(timeout=120)
 
     def rss_mib(self) -> float:
-        if self.worker is None or self.worker.poll() is not None:
+        if self.worker is None or self.worker.process.poll() is not None:
             return 0.0
-        for line in Path(f"/proc/{self.worker.pid}/status").read_text().splitlines():
+        for line in Path(f"/proc/{self.worker.process.pid}/status").read_text().splitlines():
             if line.startswith("VmRSS:"):
                 return int(line.split()[1]) / 1024
         return 0.0
 
     def uncommitted(self) -> int:
         return sum(
-            sum(asyncio.run(consumer_group_lag(self.kafka, self.name, topic)).values())
+            sum(asyncio.run(consumer_group_lag(self.kafka, self.pipeline.name, topic)).values())
             for topic in consumed_topics(self.kafka)
         )
 
@@ -106,7 +91,8 @@ def main() -> int:
     args = parser.parse_args()
     out = args.out or Path(".seatmeter/soak") / datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     out.mkdir(parents=True, exist_ok=True)
-    soak = Soak(out.resolve(), args.bootstrap)
+    root = out.resolve()
+    soak = Soak(Pipeline(root, f"chdb://{root / 'warehouse'}", extra_env=soak_env(args.bootstrap)))
     asyncio.run(ensure_topics(soak.kafka, pipeline_topics(soak.kafka)))
     print(f"soak: {args.minutes:g} min into {soak.kafka.agent_topic}; output in {out}", flush=True)
     soak.start_worker()
@@ -114,10 +100,19 @@ def main() -> int:
     settle(soak)
     assert soak.stop_worker(signal.SIGTERM) == 0, "the worker did not stop cleanly at the end"
     memory_ok = report_memory(samples, out)
-    totals_ok = check_totals(soak, out)
+    totals_ok = check_totals(soak, root)
     plot(samples, out)
     print(f"soak: {'PASSED' if memory_ok and totals_ok else 'FAILED'}; samples in {out / 'samples.csv'}")
     return 0 if memory_ok and totals_ok else 1
+
+
+def soak_env(bootstrap: str) -> dict[str, str]:
+    """Days up to 400 back are on time (every round sends an earlier day); worker defaults otherwise."""
+    return {
+        "SEATMETER_KAFKA__BOOTSTRAP_SERVERS": bootstrap,
+        "SEATMETER_INGEST__ALLOWED_LATENESS_SECONDS": str(400 * 86_400),
+        "SEATMETER_WORKER__BATCH_MAX_SECONDS": "1",
+    }
 
 
 def run_traffic(soak: Soak, args: argparse.Namespace) -> list[dict[str, float | str]]:
@@ -128,7 +123,7 @@ def run_traffic(soak: Soak, args: argparse.Namespace) -> list[dict[str, float | 
     next_fault += args.fault_every
     day, faults, produced = date.today() - timedelta(days=1), 0, 0
     samples: list[dict[str, float | str]] = []
-    with (soak.out / "produced.jsonl").open("wb") as ledger:
+    with (soak.pipeline.root / "produced.jsonl").open("wb") as ledger:
         while (now := time.monotonic()) - started < args.minutes * 60:
             fault = ""
             if now >= next_round:
@@ -165,9 +160,9 @@ def inject(soak: Soak, fault: str) -> str:
 
 def sample(soak: Soak, seconds: float, produced: int, fault: str) -> dict[str, float | str]:
     assert soak.worker is not None
-    if soak.worker.poll() is not None:
-        print(f"soak: the worker exited with {soak.worker.returncode}; restarting it", flush=True)
-        fault = fault or f"worker exited {soak.worker.returncode}"
+    if (code := soak.worker.process.poll()) is not None:
+        print(f"soak: the worker exited with {code}; restarting it", flush=True)
+        fault = fault or f"worker exited {code}"
         soak.start_worker()
     return {
         "seconds": round(seconds, 1),
@@ -206,28 +201,20 @@ def report_memory(samples: list[dict[str, float | str]], out: Path) -> bool:
 def check_totals(soak: Soak, out: Path) -> bool:
     """The streamed warehouse against the same traffic replayed offline with no fault, per product
     and day; and nothing counted twice, and every poison message dead-lettered."""
-    oracle = out / "oracle"
-    env = soak.env(oracle)
-    replay = [SEATMETER, "replay", str(out / "produced.jsonl"), "--source", "agent"]
-    subprocess.run(replay, env=env, check=True, capture_output=True)
-    want = _query(env, TOTALS)
-    streamed = soak.env(soak.out / "warehouse")
-    got = _query(streamed, TOTALS)
-    twice = _query(streamed, "SELECT count() AS n FROM event_ids_counted_more_than_once FORMAT JSONEachRow")
-    letters = _query(streamed, "SELECT count() AS n FROM dead_letters FINAL FORMAT JSONEachRow")
+    streamed = soak.pipeline
+    oracle = Pipeline(out / "oracle", f"chdb://{out / 'oracle' / 'warehouse'}", extra_env=streamed.extra_env)
+    oracle.root.mkdir(exist_ok=True)
+    oracle.cli("replay", str(streamed.root / "produced.jsonl"), "--source", "agent", timeout=3600)
+    want, got = oracle.query(TOTALS), streamed.query(TOTALS)
+    twice = streamed.query("SELECT count() AS n FROM event_ids_counted_more_than_once")[0]["n"]
+    letters = streamed.query("SELECT count() AS n FROM dead_letters FINAL")[0]["n"]
     events = sum(int(row["events"]) for row in got)
-    exact = want == got and int(twice[0]["n"]) == 0 and int(letters[0]["n"]) == soak.poison_sent
     print(
         f"soak: {events:,} events counted in {len(got)} product-days; offline replay "
-        f"{'agrees' if want == got else 'DISAGREES'}; counted twice: {twice[0]['n']}; "
-        f"dead letters {letters[0]['n']} of {soak.poison_sent} poison messages sent"
+        f"{'agrees' if want == got else 'DISAGREES'}; counted twice: {twice}; "
+        f"dead letters {letters} of {soak.poison_sent} poison messages sent"
     )
-    return exact
-
-
-def _query(env: dict[str, str], sql: str) -> list[dict[str, str]]:
-    done = subprocess.run([SEATMETER, "sql", sql], env=env, check=True, capture_output=True, text=True)
-    return [orjson.loads(line) for line in done.stdout.splitlines() if line.strip()]
+    return want == got and int(twice) == 0 and int(letters) == soak.poison_sent
 
 
 def plot(samples: list[dict[str, float | str]], out: Path) -> None:
