@@ -151,6 +151,7 @@ class IngestSettings(_Section):
     max_events_per_message: int = Field(default=10_000, ge=1, le=10_000)
     max_event_span_minutes: int = Field(default=1440, ge=1)
     max_rows_per_message: int = Field(default=20_000, ge=1)
+    max_rows_per_batch: int = Field(default=200_000, ge=1)
 
 
 class ScopeSettings(_Section):

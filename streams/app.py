@@ -32,6 +32,7 @@ from sinks.warehouse import Warehouse
 from streams import metrics
 from streams.alerting import AlertEvaluator
 from streams.catalog_source import CatalogWatcher
+from streams.commits import CommitTrackingConsumer, commit_tracker, track_commits
 from streams.duplicates import DuplicateCheck
 from streams.processors import (
     DeadLetterMirror,
@@ -46,7 +47,7 @@ from streams.processors import (
 from streams.run_tracking import RunTracker
 from streams.sources import ReferenceSourceSpec, UsageSourceSpec, reference_sources, usage_sources
 from streams.stages.alert_format import alert_message, alertmanager_payload
-from streams.stages.dead_letter import NotADeadLetterError, dead_letter_headers, dead_letter_key, read_dead_letter
+from streams.stages.dead_letter import dead_letter_headers, dead_letter_key
 from streams.stages.progress import OffsetGap
 from streams.stages.pseudonymize import PseudonymKey
 from streams.stages.seal import Sealer
@@ -115,19 +116,22 @@ def create_app(
         producer_acks=-1,
         producer_max_request_size=settings.kafka.max_message_bytes,
     )
+    track_commits(app)
     watchdog = StallWatchdog(worker.stall_timeout_seconds)
     inserter = RetryingInserter(warehouse, settings.warehouse, on_retry=watchdog.waiting_on_infrastructure)
     rules = build_ingest_rules(settings, key)
     kafka = settings.kafka
     parts = UsageProcessorParts(inserter, warehouse, key, rules, seen, catalog, watchdog)
-    processors = [_add_usage_agent(app, source, parts, settings) for source in usage_sources(settings)]
-    _add_stall_check(app, watchdog, set(kafka.usage_topics))
+    sources = usage_sources(settings)
+    processors = [_add_usage_agent(app, source, parts, settings) for source in sources]
+    written = {s.topic: p for s, p in zip(sources, processors, strict=True)} if worker.fill_offset_gaps else {}
+    _add_stall_check(app, watchdog, set(kafka.usage_topics), written)
     for reference in reference_sources(settings, key):
         _add_reference_agent(app, reference, inserter, rules.sealer, settings)
     _add_catalog_agent(app, settings, catalog)
     _add_alert_evaluator(app, settings, warehouse)
     _add_duplicate_check(app, settings, warehouse)
-    mirror = DeadLetterMirror(inserter)
+    mirror = DeadLetterMirror(inserter, settings.ingest.poison_attempts)
     inputs = (*kafka.usage_topics, *kafka.reference_topics)
     dead_letter_topics = _raw_topic(app, *(t + kafka.dead_letter_suffix for t in inputs))
 
@@ -140,7 +144,7 @@ def create_app(
     @app.agent(dead_letter_topics, name="mirror-dead-letters")
     async def mirror_dead_letters(stream: Any) -> None:
         async for events in stream.take_events(worker.batch_max_messages, within=worker.batch_max_seconds):
-            await _or_exit(mirror.process(_readable_dead_letters(events)))
+            await _or_exit(mirror.process([to_source_record(e) for e in events]), inserter.stop_retrying)
 
     return app
 
@@ -205,8 +209,10 @@ def _add_usage_agent(
             sessions.bind(events)
             if runs is not None:
                 runs.bind(events)
-            await _or_exit(processor.process(records))
-            _observe_lag(app, records)
+            await _or_exit(processor.process(records), parts.inserter.stop_retrying)
+            if worker.fill_offset_gaps:
+                commit_tracker(app).mark_written(await processor.written_through(source.topic))
+            _observe_lag(app, records, parts.watchdog)
 
     app.agent(_raw_topic(app, source.topic), name=f"ingest-{source.name}")(ingest_usage)
     return processor
@@ -229,15 +235,11 @@ def _run_states(app: faust.App, source: UsageSourceSpec, partitions: int) -> Tab
 async def _read_back(
     app: faust.App, kafka: KafkaSettings, chunk: int, watchdog: StallWatchdog, gap: OffsetGap
 ) -> AsyncIterator[list[SourceRecord]]:
-    """The skipped range, chunk by chunk; once all of it is written, Faust is told the range is
-    done. Faust otherwise waits for acks of messages it never delivered, and stops committing
-    the partition (``_add_gap`` is how Faust itself records offsets it will never deliver)."""
+    """The skipped range, chunk by chunk. Once it is written, the processor's marks move past it
+    and commits follow them (see ``streams.commits``)."""
     async for records in read_offsets(kafka, gap.topic, gap.partition, gap.first, gap.last, chunk):
         watchdog.progressed()
         yield records
-    add_gap = getattr(app.consumer, "_add_gap", None)
-    if add_gap is not None:
-        await add_gap(faust.types.TP(gap.topic, gap.partition), gap.first, gap.last)
 
 
 class TableSessionStates:
@@ -277,7 +279,11 @@ class TableSessionStates:
         faust.streams._current_event.set(weakref.ref(self._events[partition]))  # noqa: SLF001
 
 
-def _add_stall_check(app: faust.App, watchdog: StallWatchdog, topics: set[str]) -> None:
+def _add_stall_check(
+    app: faust.App, watchdog: StallWatchdog, topics: set[str], written: dict[str, UsageProcessor]
+) -> None:
+    """Every few seconds: commits may pass what the warehouse holds (also where no batch comes
+    any more, see ``streams.commits``), and a worker that makes no progress exits."""
     interval = min(15.0, watchdog.timeout / 4)
     guard = LoopGuard(watchdog.timeout + 2 * interval, _exit_blocked)
 
@@ -298,10 +304,10 @@ def _add_stall_check(app: faust.App, watchdog: StallWatchdog, topics: set[str]) 
         except TimeoutError:
             log.warning("stall check: the consumer did not report its partitions' end offsets within 10 s")
             return
-        # Faust keeps the committed offsets it sought to on assignment, and updates them on commit.
-        committed_by_tp = getattr(app.consumer, "_committed_offset", {})
+        tracker = commit_tracker(app)
+        await _mark_written(tracker, written)
         highwater = {(tp.topic, tp.partition): ends[tp] for tp in assigned if ends.get(tp) is not None}
-        committed = {(tp.topic, tp.partition): committed_by_tp.get(tp) or 0 for tp in assigned}
+        committed = {(tp.topic, tp.partition): tracker.committed(tp) or 0 for tp in assigned}
         for (topic, partition), high in highwater.items():  # fresh while a batch cannot finish
             metrics.CONSUMER_LAG.labels(topic, str(partition)).set(max(high - committed[(topic, partition)], 0))
         waiting = watchdog.stalled(highwater, committed)
@@ -310,6 +316,23 @@ def _add_stall_check(app: faust.App, watchdog: StallWatchdog, topics: set[str]) 
             _exit_without_ack(
                 WorkerStalledError(f"{waiting} messages waiting, no offsets committed for {watchdog.timeout:g}s")
             )
+        behind = watchdog.commits_behind(committed)
+        if behind:
+            where = ", ".join(f"{topic}:{partition} by {n}" for (topic, partition), n in sorted(behind.items()))
+            _exit_without_ack(
+                WorkerStalledError(
+                    f"committed offsets stayed behind finished work for {watchdog.timeout:g}s ({where}); "
+                    "a restart commits again from the warehouse's marks"
+                )
+            )
+
+
+async def _mark_written(tracker: CommitTrackingConsumer, written: dict[str, UsageProcessor]) -> None:
+    for topic, processor in written.items():
+        try:
+            tracker.mark_written(await processor.written_through(topic))
+        except Exception as exc:  # noqa: BLE001 - the warehouse may be down; the next check tries again
+            log.warning("stall check: could not read how far %s is written: %s", topic, exc)
 
 
 class WorkerStalledError(RuntimeError):
@@ -392,7 +415,7 @@ def _add_reference_agent(
     async def mirror_reference(stream: Any) -> None:
         async for events in stream.take_events(worker.batch_max_messages, within=worker.batch_max_seconds):
             records = [to_source_record(e) for e in events]
-            await _or_exit(processor.process(records))
+            await _or_exit(processor.process(records), inserter.stop_retrying)
             _observe_lag(app, records)
 
     app.agent(_raw_topic(app, source.topic), name=f"mirror-{source.name}")(mirror_reference)
@@ -419,16 +442,18 @@ def _raw_topic(app: faust.App, *names: str) -> Any:
     return app.topic(*names, key_type=bytes, value_type=bytes, key_serializer="raw", value_serializer="raw")
 
 
-async def _or_exit(work: Awaitable[None]) -> None:
+async def _or_exit(work: Awaitable[None], stop_retrying: Callable[[], None]) -> None:
     """Finish the batch even if the agent is cancelled mid-way (a stop), or exit without acking it.
 
     Faust acks a ``take_events`` batch when the loop body is left, cancellation included, so a
-    body cancelled during its insert would have its offsets committed with no rows written.
+    body cancelled during its insert would have its offsets committed with no rows written. A
+    batch whose insert is failing is not retried through a stop: the worker exits (75) unacked.
     """
     task = asyncio.ensure_future(work)
     try:
         await asyncio.shield(task)
     except asyncio.CancelledError:
+        stop_retrying()
         await _finish(task)
         raise
     except Exception as exc:  # noqa: BLE001 - any failure must stop the batch being acked
@@ -461,24 +486,8 @@ def _exit_code(exc: Exception) -> int:
     return EX_SOFTWARE
 
 
-def _readable_dead_letters(events: Sequence[Any]) -> list[DeadLetter]:
-    letters = []
-    for event in events:
-        record = to_source_record(event)
-        try:
-            letters.append(read_dead_letter(record.value, record.headers))
-        except NotADeadLetterError as exc:
-            log.warning(
-                "skipping %s:%d@%d on the dead-letter topic: %s",
-                record.topic,
-                record.partition,
-                record.offset,
-                exc,
-            )
-    return letters
-
-
-def _observe_lag(app: faust.App, records: Sequence[SourceRecord]) -> None:
+def _observe_lag(app: faust.App, records: Sequence[SourceRecord], watchdog: StallWatchdog | None = None) -> None:
+    """Lag after a finished batch; the watchdog learns where the batch left each partition."""
     last: dict[tuple[str, int], int] = {}
     for record in records:
         last[(record.topic, record.partition)] = record.offset
@@ -486,3 +495,5 @@ def _observe_lag(app: faust.App, records: Sequence[SourceRecord]) -> None:
         highwater = app.consumer.highwater(faust.types.TP(topic, partition))
         if highwater is not None:
             metrics.CONSUMER_LAG.labels(topic, str(partition)).set(max(highwater - offset - 1, 0))
+    if watchdog is not None:
+        watchdog.processed({partition: offset + 1 for partition, offset in last.items()})

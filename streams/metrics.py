@@ -34,6 +34,16 @@ EVENTS_DUPLICATE = Counter(
     ["topic"],
 )
 DEAD_LETTERS = Counter("seatmeter_dead_letters", "Dead letters produced to <topic>.dlq.", ["topic", "stage"])
+BATCHES_SPLIT = Counter(
+    "seatmeter_batches_split",
+    "Batches worked through in parts, their messages making more minute rows than one batch may.",
+    ["topic"],
+)
+DEAD_LETTERS_NOT_MIRRORED = Counter(
+    "seatmeter_dead_letters_not_mirrored",
+    "Dead letters the warehouse refused; they stay on their dead-letter topic only.",
+    ["topic"],
+)
 POISON_MESSAGES = Counter(
     "seatmeter_poison_messages",
     "Messages whose processing kept failing with an unexpected error, set aside to <topic>.dlq.",

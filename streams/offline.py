@@ -178,11 +178,11 @@ async def _replay(
 
     async def keep_dead_letters(letters: Sequence[DeadLetter]) -> None:
         summary.dead_letters += len(letters)
-        await mirror.process(letters)
+        await mirror.write(letters)
 
     async def keep_late(letters: Sequence[DeadLetter]) -> None:
         summary.late += len(letters)
-        await mirror.process(letters)
+        await mirror.write(letters)
 
     clock = DataClock()
     rules = build_ingest_rules(settings, key)

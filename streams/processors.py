@@ -53,9 +53,15 @@ from streams.run_tracking import RunTracker
 from streams.stages.activity import batch_arrivals
 from streams.stages.admit import Door, DoorPolicy
 from streams.stages.aggregate import epoch_ms
-from streams.stages.bound import DEFAULT_WORK_LIMITS, WorkLimits
+from streams.stages.bound import DEFAULT_WORK_LIMITS, WorkLimits, within_row_budget
 from streams.stages.catalog_rows import catalog_product_rows
-from streams.stages.dead_letter import DEFAULT_LETTER_LIMIT, poison_rejection, to_dead_letter
+from streams.stages.dead_letter import (
+    DEFAULT_LETTER_LIMIT,
+    NotADeadLetterError,
+    poison_rejection,
+    read_dead_letter,
+    to_dead_letter,
+)
 from streams.stages.decode import SizeLimits
 from streams.stages.dedupe import first_kept_day
 from streams.stages.guard import InvalidRatioLimit, InvalidRatioWindows, check_invalid_ratio
@@ -146,7 +152,12 @@ def build_ingest_rules(settings: Settings, key: PseudonymKey) -> IngestRules:
         directory_refresh=timedelta(seconds=scope.directory_refresh_seconds),
         letter_limit=settings.kafka.max_message_bytes,
         poison_attempts=ingest.poison_attempts,
-        work=WorkLimits(ingest.max_events_per_message, ingest.max_event_span_minutes, ingest.max_rows_per_message),
+        work=WorkLimits(
+            ingest.max_events_per_message,
+            ingest.max_event_span_minutes,
+            ingest.max_rows_per_message,
+            ingest.max_rows_per_batch,
+        ),
     )
 
 
@@ -205,6 +216,12 @@ class UsageProcessor:
         self._loaded_topics.clear()
         self._reconciled.clear()
 
+    async def written_through(self, topic: str) -> dict[SourcePartition, int]:
+        """Per partition of ``topic``, the offset through which every message is written or set
+        aside: offsets are written in order, a skipped range read back before what follows it."""
+        await self._load_progress({topic})
+        return {partition: offset for partition, offset in self._written.items() if partition[0] == topic}
+
     async def process(self, records: Sequence[SourceRecord]) -> None:
         """A batch, after any offsets the consumer skipped before it (see ``offset_gaps``)."""
         await self._load_progress({r.topic for r in records})
@@ -257,6 +274,12 @@ class UsageProcessor:
         admitted = admit_batch(
             records, self._written, self._key, rules.door, now, decode, limit, departments, rules.work
         )
+        parts = within_row_budget(records, admitted.admitted, rules.work.max_batch_rows)
+        if len(parts) > 1:
+            metrics.BATCHES_SPLIT.labels(records[0].topic).inc()
+            for part in parts:
+                await self._process(part)
+            return
         elsewhere = await self._lookups.counted_elsewhere(admitted)
         step = count_batch(admitted, self._key, self._seen, matcher, elsewhere)
         flood = check_invalid_ratio(
@@ -368,14 +391,43 @@ class UsageProcessor:
 
 
 class DeadLetterMirror:
-    """Copies dead letters into the warehouse; the table collapses copies of one dead letter."""
+    """Copies dead letters into the warehouse; the table collapses copies of one dead letter.
 
-    def __init__(self, inserter: RetryingInserter) -> None:
+    A dead letter the warehouse refuses is left on its topic (where ``seatmeter dead-letters``
+    still reads it) with a log line and a count, never a reason to stop mirroring the rest."""
+
+    def __init__(self, inserter: RetryingInserter, attempts: int = 3) -> None:
         self._inserter = inserter
         self._writer = DeadLetterWriter()
+        self._attempts = attempts
 
-    async def process(self, letters: Sequence[DeadLetter]) -> None:
-        await self._inserter.insert(self._writer.table, lambda client: self._writer.write(client, letters))
+    async def process(self, records: Sequence[SourceRecord]) -> None:
+        """Messages of a dead-letter topic."""
+        await process_isolating(records, self._mirror, self._leave, self._attempts, is_infrastructure)
+
+    async def write(self, letters: Sequence[DeadLetter]) -> None:
+        if letters:
+            await self._inserter.insert(self._writer.table, lambda client: self._writer.write(client, letters))
+
+    async def _mirror(self, records: Sequence[SourceRecord]) -> None:
+        await self.write([letter for letter in map(_readable_letter, records) if letter is not None])
+
+    async def _leave(self, record: SourceRecord, error: Exception, attempts: int) -> None:
+        metrics.DEAD_LETTERS_NOT_MIRRORED.labels(record.topic).inc()
+        log.error(
+            "dead letter %s:%d@%d is not mirrored to the warehouse (%d attempts): %s; it stays on its topic",
+            record.topic, record.partition, record.offset, attempts, error,
+        )  # fmt: skip
+
+
+def _readable_letter(record: SourceRecord) -> DeadLetter | None:
+    try:
+        return read_dead_letter(record.value, record.headers)
+    except NotADeadLetterError as exc:
+        log.warning(
+            "skipping %s:%d@%d on the dead-letter topic: %s", record.topic, record.partition, record.offset, exc
+        )
+        return None
 
 
 class ReferenceProcessor:

@@ -1,5 +1,6 @@
 """A stall watchdog: a worker whose partitions have messages waiting but whose committed offsets
-do not move exits, so its orchestrator restarts it.
+do not move, or whose commits stay behind the work it finished, exits, so its orchestrator
+restarts it.
 
 faust-streaming can stop committing, or stop delivering, a partition after some rebalances (seen
 here when a worker takes over the partitions of a killed one under load): nothing fails, the
@@ -21,11 +22,32 @@ class StallWatchdog:
         self.timeout = timeout_seconds
         self._committed: dict[Partition, int] = {}
         self._since: dict[Partition, float] = {}
+        self._owed: dict[Partition, tuple[int, float]] = {}
 
     def reassigned(self) -> None:
         """Partitions moved: give the new assignment a full timeout to start."""
         self._committed.clear()
         self._since.clear()
+        self._owed.clear()
+
+    def processed(self, positions: Mapping[Partition, int], now: float | None = None) -> None:
+        """Batches up to these positions (one past their last offsets) are written and acked."""
+        now = time.monotonic() if now is None else now
+        for partition, position in positions.items():
+            self._owed.setdefault(partition, (position, now))
+
+    def commits_behind(self, committed: Mapping[Partition, int], now: float | None = None) -> dict[Partition, int]:
+        """Partitions whose committed offset has stayed short of a position processed more than
+        the timeout ago, with how far short: the work is done but its commits do not follow."""
+        now = time.monotonic() if now is None else now
+        behind = {}
+        for partition, (position, since) in list(self._owed.items()):
+            done = committed.get(partition, 0)
+            if done >= position:
+                del self._owed[partition]
+            elif now - since > self.timeout:
+                behind[partition] = position - done
+        return behind
 
     def progressed(self) -> None:
         """Work moved on that commits will show only later (a skipped range being read back in

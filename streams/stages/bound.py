@@ -3,13 +3,17 @@ envelope of 100 samples with 7-day intervals made 907,210 minute rows); a messag
 limits is dead-lettered whole, with the limit it broke, before anything is computed from it.
 
 The rows a message may produce are counted as the minutes its events' intervals touch: the most
-per-minute rollup contributions it can make, whatever the catalog names them.
+per-minute rollup contributions it can make, whatever the catalog names them. A batch of many
+messages, each within its limit, is worked through in parts of at most ``max_batch_rows`` such
+rows, so memory stays bounded however the messages of a batch add up.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
+from schemas.records import SourceRecord
 from schemas.usage import UsageEvent
 from streams.stages.sources.base import SourceDecoded
 
@@ -22,6 +26,7 @@ class WorkLimits:
     max_events: int = 10_000
     max_span_minutes: int = 1440
     max_rows: int = 20_000
+    max_batch_rows: int = 200_000
 
 
 DEFAULT_WORK_LIMITS = WorkLimits()
@@ -47,3 +52,24 @@ def work_problem(decoded: SourceDecoded, limits: WorkLimits) -> str | None:
     if rows > limits.max_rows:
         return f"message would make up to {rows} minute rows, more than the {limits.max_rows} one message may make"
     return None
+
+
+def within_row_budget(
+    records: Sequence[SourceRecord], admitted: Iterable[tuple[UsageEvent, SourceRecord]], budget: int
+) -> list[list[SourceRecord]]:
+    """The batch in consecutive parts whose admitted events touch at most ``budget`` minutes
+    each (a message over the budget alone is a part of its own); one part when all fit."""
+    rows: dict[tuple[str, int, int], int] = {}
+    for event, record in admitted:
+        where = (record.topic, record.partition, record.offset)
+        rows[where] = rows.get(where, 0) + minutes_spanned(event)
+    parts: list[list[SourceRecord]] = [[]]
+    used = 0
+    for record in records:
+        cost = rows.get((record.topic, record.partition, record.offset), 0)
+        if parts[-1] and cost and used + cost > budget:
+            parts.append([])
+            used = 0
+        parts[-1].append(record)
+        used += cost
+    return parts

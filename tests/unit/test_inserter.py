@@ -27,8 +27,8 @@ class Outage:
         return 3
 
 
-def settings(give_up: float) -> WarehouseSettings:
-    return WarehouseSettings(insert_retries=1, retry_backoff_max_seconds=0.02, insert_give_up_seconds=give_up)
+def settings(give_up: float, backoff: float = 0.02) -> WarehouseSettings:
+    return WarehouseSettings(insert_retries=1, retry_backoff_max_seconds=backoff, insert_give_up_seconds=give_up)
 
 
 def test_an_outage_shorter_than_the_budget_is_ridden_out():
@@ -46,3 +46,19 @@ def test_past_the_budget_the_failure_is_infrastructure():
     with pytest.raises(WarehouseUnavailableError, match="failed after retries"):
         asyncio.run(inserter.insert("t", lambda client: 3))
     assert 0.3 <= time.monotonic() - started < 5
+
+
+def test_a_stop_ends_the_retries_of_a_failing_insert():
+    """A stop during an outage is not held up for the rest of the give-up budget."""
+    inserter = RetryingInserter(Outage(ends_after=60), settings(give_up=60, backoff=30))  # type: ignore[arg-type]
+
+    async def stop_soon() -> float:
+        insert = asyncio.ensure_future(inserter.insert("t", lambda client: 3))
+        await asyncio.sleep(0.3)
+        inserter.stop_retrying()
+        started = time.monotonic()
+        with pytest.raises(WarehouseUnavailableError, match="abandoned, the worker is stopping"):
+            await insert
+        return time.monotonic() - started
+
+    assert asyncio.run(stop_soon()) < 1

@@ -69,3 +69,26 @@ def test_a_writer_retrying_an_outage_is_not_a_stall():
     watchdog.waiting_on_infrastructure()
     assert watchdog.stalled({part: 50}, {part: 10}, now=11) == 0
     assert watchdog.stalled({part: 50}, {part: 10}, now=22) == 40
+
+
+def test_commits_behind_finished_work_for_the_timeout_are_reported():
+    dog = StallWatchdog(60)
+    dog.processed({P0: 100, P1: 50}, now=0)
+    assert dog.commits_behind({P0: 40, P1: 50}, now=30) == {}, "P1 is committed; P0 still has time"
+    dog.processed({P0: 200, P1: 80}, now=40)
+    assert dog.commits_behind({P0: 41, P1: 50}, now=61) == {P0: 59}, "P0's position 100 is 61 s old"
+    assert dog.commits_behind({P0: 100, P1: 80}, now=101) == {}, "both caught up with what was owed"
+
+
+def test_commits_that_follow_the_work_are_never_behind():
+    dog = StallWatchdog(60)
+    for second in range(0, 600, 10):
+        dog.processed({P0: second * 10 + 10}, now=second)
+        assert dog.commits_behind({P0: second * 10}, now=second) == {}
+
+
+def test_a_reassignment_forgets_what_was_owed():
+    dog = StallWatchdog(60)
+    dog.processed({P0: 100}, now=0)
+    dog.reassigned()
+    assert dog.commits_behind({P0: 0}, now=100) == {}

@@ -8,7 +8,7 @@ import pytest
 
 from schemas.usage import ExecutableRef, UsageEvent, UsageKind, UsageSource
 from streams.stages.admit import Door, DoorPolicy
-from streams.stages.bound import WorkLimits, minutes_spanned, work_problem
+from streams.stages.bound import WorkLimits, minutes_spanned, within_row_budget, work_problem
 from streams.stages.ingest import ingest_batch
 from streams.stages.pseudonymize import PseudonymKey
 from streams.stages.sources.base import SourceDecoded
@@ -79,3 +79,23 @@ def test_an_amplifying_envelope_is_dead_lettered_whole_and_its_neighbours_counte
     assert "spans 10081 minutes" in step.rejections[0].reason
     assert step.events == 2
     assert sum(r.event_count for r in step.rollups) == 2
+
+
+def test_a_batch_within_the_row_budget_is_one_part():
+    records = [record(b"{}", offset=o) for o in range(3)]
+    admitted = [(usage(900, minute=o), r) for o, r in enumerate(records)]
+    assert within_row_budget(records, admitted, budget=48) == [records]
+
+
+def test_a_batch_over_the_row_budget_is_worked_through_in_consecutive_parts():
+    records = [record(b"{}", offset=o) for o in range(5)]
+    admitted = [(usage(900, minute=o), r) for o, r in enumerate(records) for _ in range(2)]  # 32 rows each
+    parts = within_row_budget(records, admitted, budget=70)
+    assert parts == [records[0:2], records[2:4], records[4:5]]
+    assert [r for part in parts for r in part] == records, "every message once, in order"
+
+
+def test_a_message_over_the_budget_alone_is_a_part_and_messages_without_events_cost_nothing():
+    records = [record(b"{}", offset=o) for o in range(4)]
+    admitted = [(usage(WEEK), records[1])]
+    assert within_row_budget(records, admitted, budget=100) == [records[0:1], records[1:4]]
