@@ -196,7 +196,7 @@ def _add_usage_agent(
         sessions,
         send_dead_letters=partial(_publish, _raw_topic(app, source.topic + kafka.dead_letter_suffix)),
         send_late=partial(_publish, _raw_topic(app, source.topic + kafka.late_suffix)),
-        read_back=partial(_read_back, app, kafka, worker.batch_max_messages, parts.watchdog)
+        read_back=partial(_read_back, kafka, worker.batch_max_messages, parts.watchdog)
         if worker.fill_offset_gaps
         else None,
         dedupe_across_partitions=not source.keyed_by_device,
@@ -233,7 +233,7 @@ def _run_states(app: faust.App, source: UsageSourceSpec, partitions: int) -> Tab
 
 
 async def _read_back(
-    app: faust.App, kafka: KafkaSettings, chunk: int, watchdog: StallWatchdog, gap: OffsetGap
+    kafka: KafkaSettings, chunk: int, watchdog: StallWatchdog, gap: OffsetGap
 ) -> AsyncIterator[list[SourceRecord]]:
     """The skipped range, chunk by chunk. Once it is written, the processor's marks move past it
     and commits follow them (see ``streams.commits``)."""
