@@ -43,7 +43,7 @@ DIRECTORY_TOPIC = "seatmeter.directory"
 MAX_SOFTWARE_ITEMS = 20_000
 MAX_LIST_ITEMS = 500
 MAX_ALIASES = 32
-# streams.stages.pseudonymize makes 128-bit pseudonyms in lower-case hex (schemas cannot import it).
+# streams.pipeline.admit.pseudonymize makes 128-bit pseudonyms in lower-case hex (schemas cannot import it).
 PSEUDONYM_PATTERN = r"^[0-9a-f]{32}$"
 _PSEUDONYM = re.compile(PSEUDONYM_PATTERN)
 

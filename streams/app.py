@@ -24,17 +24,24 @@ import faust
 from schemas.alerts import Alert
 from schemas.records import DeadLetter, SourceRecord
 from schemas.settings import KafkaSettings, Settings
-from sinks.alert_webhook import post_alerts
-from sinks.kafka import read_offsets
-from sinks.kafka_security import tls_context
-from sinks.seen_events import SeenEventStore
-from sinks.warehouse import Warehouse
-from streams import metrics
-from streams.alerting import AlertEvaluator
-from streams.catalog_source import CatalogWatcher
-from streams.commits import CommitTrackingConsumer, commit_tracker, track_commits
-from streams.duplicates import DuplicateCheck
-from streams.processors import (
+from sinks.clickhouse.warehouse import Warehouse
+from sinks.http.alert_webhook import post_alerts
+from sinks.kafka.client import read_offsets
+from sinks.kafka.security import tls_context
+from sinks.local_state.seen_events import SeenEventStore
+from streams.pipeline.admit.progress import OffsetGap
+from streams.pipeline.admit.pseudonymize import PseudonymKey
+from streams.pipeline.alerts.payload import alert_message, alertmanager_payload
+from streams.pipeline.dead_letters.letters import dead_letter_headers, dead_letter_key
+from streams.pipeline.dead_letters.seal import Sealer
+from streams.pipeline.sessionize.sessions import state_partition
+from streams.runtime import metrics
+from streams.runtime.alerting import AlertEvaluator
+from streams.runtime.catalog_source import CatalogWatcher
+from streams.runtime.duplicate_watch import DuplicateCheck
+from streams.runtime.faust_compat import CommitTrackingConsumer, commit_tracker, track_commits
+from streams.runtime.run_tracking import RunTracker
+from streams.runtime.runner import (
     DeadLetterMirror,
     IngestRules,
     InvalidInputFloodError,
@@ -44,15 +51,8 @@ from streams.processors import (
     WarehouseUnavailableError,
     build_ingest_rules,
 )
-from streams.run_tracking import RunTracker
-from streams.sources import ReferenceSourceSpec, UsageSourceSpec, reference_sources, usage_sources
-from streams.stages.alert_format import alert_message, alertmanager_payload
-from streams.stages.dead_letter import dead_letter_headers, dead_letter_key
-from streams.stages.progress import OffsetGap
-from streams.stages.pseudonymize import PseudonymKey
-from streams.stages.seal import Sealer
-from streams.stages.sessionize import state_partition
-from streams.watchdog import LoopGuard, StallWatchdog
+from streams.runtime.sources import ReferenceSourceSpec, UsageSourceSpec, reference_sources, usage_sources
+from streams.runtime.supervision import LoopGuard, StallWatchdog
 
 log = logging.getLogger(__name__)
 
@@ -236,7 +236,7 @@ async def _read_back(
     kafka: KafkaSettings, chunk: int, watchdog: StallWatchdog, gap: OffsetGap
 ) -> AsyncIterator[list[SourceRecord]]:
     """The skipped range, chunk by chunk. Once it is written, the processor's marks move past it
-    and commits follow them (see ``streams.commits``)."""
+    and commits follow them (see ``streams.runtime.faust_compat``)."""
     async for records in read_offsets(kafka, gap.topic, gap.partition, gap.first, gap.last, chunk):
         watchdog.progressed()
         yield records
@@ -283,7 +283,7 @@ def _add_stall_check(
     app: faust.App, watchdog: StallWatchdog, topics: set[str], written: dict[str, UsageProcessor]
 ) -> None:
     """Every few seconds: commits may pass what the warehouse holds (also where no batch comes
-    any more, see ``streams.commits``), and a worker that makes no progress exits."""
+    any more, see ``streams.runtime.faust_compat``), and a worker that makes no progress exits."""
     interval = min(15.0, watchdog.timeout / 4)
     guard = LoopGuard(watchdog.timeout + 2 * interval, _exit_blocked)
 
@@ -336,7 +336,7 @@ async def _mark_written(tracker: CommitTrackingConsumer, written: dict[str, Usag
 
 
 class WorkerStalledError(RuntimeError):
-    """The agents stopped making progress with messages waiting (see ``streams.watchdog``)."""
+    """The agents stopped making progress with messages waiting (see ``streams.runtime.supervision``)."""
 
 
 def _print_tasks() -> None:
@@ -424,8 +424,8 @@ def _add_reference_agent(
 def _add_catalog_agent(app: faust.App, settings: Settings, catalog: CatalogWatcher) -> None:
     """Every worker reads the whole catalog corrections topic, not a consumer group's share: all
     of it now, before the first event is named, then what is published while the worker runs."""
-    from sinks.kafka import catalog_topic
-    from streams.catalog_source import CorrectionsFollower
+    from sinks.kafka.client import catalog_topic
+    from streams.runtime.catalog_source import CorrectionsFollower
 
     spec = catalog_topic(settings.catalog.topic, settings.kafka)
     follower = CorrectionsFollower(settings.kafka, spec, catalog)

@@ -7,13 +7,13 @@ from collections.abc import Sequence
 
 from schemas.alerts import Alert
 from schemas.settings import Settings
-from sinks import kafka
-from sinks.alert_webhook import post_alerts
-from sinks.migrate import apply_migrations
-from sinks.warehouse import Warehouse
-from streams import metrics
-from streams.alerting import AlertEvaluator
-from streams.stages.alert_format import alert_message, alertmanager_payload
+from sinks.clickhouse.migrate import apply_migrations
+from sinks.clickhouse.warehouse import Warehouse
+from sinks.http.alert_webhook import post_alerts
+from sinks.kafka import client as kafka
+from streams.pipeline.alerts.payload import alert_message, alertmanager_payload
+from streams.runtime import metrics
+from streams.runtime.alerting import AlertEvaluator
 
 
 def change_line(alert: Alert) -> str:

@@ -12,7 +12,7 @@ import typer
 from aiokafka.errors import KafkaConnectionError, KafkaError
 
 from schemas.settings import Settings
-from sinks.kafka_security import connection_failure, describe
+from sinks.kafka.security import connection_failure, describe
 
 T = TypeVar("T")
 

@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 
 from schemas.settings import Settings
-from sinks import kafka
+from sinks.kafka import client as kafka
 from streams.cli.broker import on_kafka
 from streams.cli.common import console, settings
 
@@ -31,8 +31,8 @@ def fingerprint(
     category (application, background or unknown), suite, edition, version_group, license_model,
     eol, shadow_it, rule, catalogued and more.
     """
-    from streams.catalog_source import merged_catalog
-    from streams.stages.fingerprint import build_matcher, fingerprint_lines, load_catalog
+    from streams.pipeline.name.fingerprint import build_matcher, fingerprint_lines, load_catalog
+    from streams.runtime.catalog_source import merged_catalog
 
     loaded = load_catalog(catalog_dir) if catalog_dir else merged_catalog(settings().catalog.overrides_file)
     matcher = build_matcher(loaded)
@@ -63,7 +63,7 @@ def correct(
     from pydantic import ValidationError
 
     from schemas.catalog import Override
-    from streams.catalog_source import append_override, check_override, correction_message
+    from streams.runtime.catalog_source import append_override, check_override, correction_message
 
     config = settings()
     try:
@@ -95,7 +95,7 @@ def withdraw(
 
     Local corrections are withdrawn by editing the overrides file.
     """
-    from streams.catalog_source import match_key
+    from streams.runtime.catalog_source import match_key
 
     config = settings()
     try:
@@ -109,7 +109,7 @@ def withdraw(
 
 def _send_correction(config: Settings, key: bytes, value: bytes | None) -> str:
     """Publish one correction record and return the catalog version the topic now amounts to."""
-    from streams.catalog_source import topic_catalog_version
+    from streams.runtime.catalog_source import topic_catalog_version
 
     topic = config.catalog.topic
     on_kafka(config, kafka.ensure_topics(config.kafka, [kafka.catalog_topic(topic, config.kafka)]))

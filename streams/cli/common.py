@@ -11,7 +11,7 @@ from clickhouse_connect.driver.client import Client
 from rich.console import Console
 
 from schemas.settings import Settings
-from sinks.warehouse import connect_warehouse
+from sinks.clickhouse.warehouse import connect_warehouse
 
 console = Console(width=None if sys.stdout.isatty() else 160)
 

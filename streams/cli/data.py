@@ -9,7 +9,7 @@ from typing import Annotated
 
 import typer
 
-from sinks import kafka
+from sinks.kafka import client as kafka
 from streams.cli.broker import on_kafka
 from streams.cli.common import OutputFormat, console, settings, warehouse_client
 
@@ -29,7 +29,7 @@ def replay(
 ) -> None:
     """Run exported files through the pipeline into the warehouse, without Kafka (backfills,
     trials). The same files replayed again change nothing; docs/ describes the file layouts."""
-    from streams.offline import replay_files
+    from streams.tools.offline import replay_files
 
     summary = replay_files(settings(), source.value, files)
     console.print(
@@ -44,7 +44,7 @@ def sql(
     output: Annotated[OutputFormat, typer.Option("--format", "-f", help="Output format.")] = OutputFormat.table,
 ) -> None:
     """Run a query against the configured warehouse and print the result."""
-    from streams.sql_query import format_clause, formatted_result, result_table
+    from streams.tools.sql_query import format_clause, formatted_result, result_table
 
     with warehouse_client() as client:
         if output is OutputFormat.table and not format_clause(query):
@@ -78,9 +78,9 @@ def replay_dead_letters(
     Replay after deploying the fix that makes them valid; replaying the same dead letters twice
     sends them twice.
     """
-    from streams.keys import load_pseudonym_key
-    from streams.stages.replay import ReplayFilter, plan_replay
-    from streams.stages.seal import Sealer
+    from streams.pipeline.dead_letters.replay import ReplayFilter, plan_replay
+    from streams.pipeline.dead_letters.seal import Sealer
+    from streams.runtime.keys import load_pseudonym_key
 
     config = settings()
     records = [

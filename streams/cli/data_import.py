@@ -9,7 +9,7 @@ from typing import Annotated, TypeVar
 import typer
 
 from schemas.settings import Settings
-from sinks import kafka
+from sinks.kafka import client as kafka
 from streams.cli.broker import on_kafka
 from streams.cli.common import console
 
@@ -36,7 +36,7 @@ def import_entitlements(path: FileArgument, to_warehouse: ToWarehouse = False) -
 
     Pools missing from the file are not deleted.
     """
-    from streams.importers import read_entitlements, to_messages
+    from streams.tools.importers import read_entitlements, to_messages
 
     settings = Settings()
     pools = _read_or_exit(read_entitlements, path)
@@ -51,8 +51,8 @@ def import_directory(path: FileArgument, to_warehouse: ToWarehouse = False) -> N
     Raw identities never reach Kafka unless SEATMETER_PRIVACY__STORE_RAW_IDENTITIES is true.
     People missing from the file are not deleted.
     """
-    from streams.importers import read_directory, to_messages
-    from streams.keys import load_pseudonym_key
+    from streams.runtime.keys import load_pseudonym_key
+    from streams.tools.importers import read_directory, to_messages
 
     settings = Settings()
     people = _read_or_exit(read_directory, path)
@@ -62,7 +62,7 @@ def import_directory(path: FileArgument, to_warehouse: ToWarehouse = False) -> N
 
 
 def _read_or_exit(read: Callable[[Path], list[T]], path: Path) -> list[T]:
-    from streams.importers import ReferenceImportError
+    from streams.tools.importers import ReferenceImportError
 
     try:
         return read(path)
@@ -77,7 +77,7 @@ def _deliver_reference(
     """To the source's compacted topic, or with ``--to-warehouse`` through the worker's decoder and
     writer into the warehouse."""
     if to_warehouse:
-        from streams.reference_import import import_into_warehouse
+        from streams.tools.reference_import import import_into_warehouse
 
         table = import_into_warehouse(settings, source, messages)
         console.print(f"wrote {len(messages):,} {what} to the warehouse table {table}")

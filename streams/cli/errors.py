@@ -23,9 +23,9 @@ from typer._click.core import Context
 from typer._click.exceptions import NoArgsIsHelpError
 from typer.core import TyperGroup
 
-from sinks.migrate import MigrationError
-from sinks.warehouse import WarehouseInUseError
-from streams.keys import PseudonymKeyMismatchError
+from sinks.clickhouse.migrate import MigrationError
+from sinks.clickhouse.warehouse import WarehouseInUseError
+from streams.runtime.keys import PseudonymKeyMismatchError
 
 log = logging.getLogger("seatmeter.cli")
 

@@ -10,15 +10,15 @@ import typer
 from aiokafka.errors import KafkaError
 from rich.table import Table
 
-from sinks import kafka
-from sinks.migrate import apply_migrations
+from sinks.clickhouse.migrate import apply_migrations
+from sinks.kafka import client as kafka
 from streams.cli.broker import exit_refused, on_kafka
 from streams.cli.common import console, settings, warehouse_client
 
 
 def worker() -> None:
     """Run a stream worker: consume usage, write the warehouse, serve /metrics."""
-    from streams.worker import run_worker
+    from streams.runtime.worker import run_worker
 
     config = settings()
     try:
@@ -59,7 +59,7 @@ def simulate(
     day: Annotated[str | None, typer.Option(help="Working day to simulate (YYYY-MM-DD); yesterday by default.")] = None,
 ) -> None:
     """Produce a simulated fleet's working day of agent events to Kafka and print what was sent."""
-    from streams.simulate import simulate_day
+    from streams.tools.simulate import simulate_day
 
     config = settings()
     when = date.fromisoformat(day) if day else (datetime.now(UTC) - timedelta(days=1)).date()

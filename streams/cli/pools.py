@@ -7,7 +7,7 @@ from typing import Annotated
 import typer
 
 from streams.cli.common import console, settings, warehouse_client
-from streams.pool_view import check_minute
+from streams.tools.pool_view import check_minute
 
 
 def pools(
@@ -20,7 +20,7 @@ def pools(
     ] = "now",
 ) -> None:
     """License pools: seats, seats in use, today's peak and open alerts."""
-    from streams.pool_view import license_pool_view, resolve_minute
+    from streams.tools.pool_view import license_pool_view, resolve_minute
 
     with warehouse_client() as client:
         console.print(license_pool_view(client, resolve_minute(client, at)))
@@ -45,7 +45,7 @@ def alerts_default(ctx: typer.Context, include_resolved: IncludeResolved = False
 @alerts.command("list")
 def list_alerts(include_resolved: IncludeResolved = False) -> None:
     """Alerts as they stand, open ones first."""
-    from streams.pool_view import alert_list
+    from streams.tools.pool_view import alert_list
 
     with warehouse_client() as client:
         console.print(alert_list(client, include_resolved))

@@ -20,7 +20,7 @@ def users_per_minute(
 ) -> None:
     """Users per product per minute around the busiest minute, each source by its best measure:
     active (agents), running (osquery) or signed in (SSO); every column names its measures."""
-    from streams.reports import users_per_minute as report
+    from streams.tools.reports import users_per_minute as report
 
     with warehouse_client() as client:
         console.print(report(client, minutes, products))
@@ -33,9 +33,9 @@ def shadow_it(days: Days = 30) -> None:
     Unapproved: a catalog product that no license pool covers and that is not on the approved
     list (SEATMETER_CATALOG__APPROVED_FILE); free and open-source products are left out.
     """
-    from streams.catalog_source import merged_catalog, read_approvals
-    from streams.reports import ApprovalRules
-    from streams.reports import shadow_it as report
+    from streams.runtime.catalog_source import merged_catalog, read_approvals
+    from streams.tools.reports import ApprovalRules
+    from streams.tools.reports import shadow_it as report
 
     config = settings().catalog
     rules = ApprovalRules(
@@ -48,7 +48,7 @@ def shadow_it(days: Days = 30) -> None:
 @reports.command("unlicensed")
 def unlicensed(days: Days = 30) -> None:
     """Licensable products in use that no license pool covers, with user and device counts."""
-    from streams.pool_view import unlicensed_use
+    from streams.tools.pool_view import unlicensed_use
 
     with warehouse_client() as client:
         console.print(unlicensed_use(client, datetime.now(UTC) - timedelta(days=days)))

@@ -22,7 +22,7 @@ from functools import partial
 import orjson
 
 from schemas.catalog import BackgroundEntry, Catalog, ExecutableIdentity, Product
-from streams.stages.fingerprint import Matcher, build_matcher, fingerprint, fingerprint_lines, load_catalog
+from streams.pipeline.name.fingerprint import Matcher, build_matcher, fingerprint, fingerprint_lines, load_catalog
 
 WORKING_SET = 5_000
 TOOL_WORDS = ("sync", "grab", "quick", "pdf", "scan", "zip", "note", "view", "edit", "tube", "dl", "net")

@@ -23,19 +23,19 @@ from pydantic import SecretStr
 from schemas.records import SourceRecord
 from schemas.settings import KafkaSettings, SessionSettings, WarehouseSettings
 from schemas.usage import ExecutableRef, UsageEvent, UsageKind, UsageSource
-from sinks.kafka import ensure_topics, pipeline_topics, produce
-from sinks.migrate import apply_migrations
-from sinks.warehouse import connect_warehouse
-from sinks.writers import ProductUsageWriter
-from streams.simulate import simulate_day
-from streams.stages.admit import Door, DoorPolicy
-from streams.stages.aggregate import epoch_ms
-from streams.stages.catalog_rows import catalog_product_rows
-from streams.stages.fingerprint import load_catalog
-from streams.stages.ingest import default_matcher, ingest_batch
-from streams.stages.product import name_product
-from streams.stages.pseudonymize import PseudonymKey
-from streams.stages.sessionize import build_session_rules, sessionize_batch
+from sinks.clickhouse.migrate import apply_migrations
+from sinks.clickhouse.warehouse import connect_warehouse
+from sinks.clickhouse.writers import ProductUsageWriter
+from sinks.kafka.client import ensure_topics, pipeline_topics, produce
+from streams.pipeline.admit.door import Door, DoorPolicy
+from streams.pipeline.admit.pseudonymize import PseudonymKey
+from streams.pipeline.aggregate.minutes import epoch_ms
+from streams.pipeline.batch import default_matcher, ingest_batch
+from streams.pipeline.name.catalog_rows import catalog_product_rows
+from streams.pipeline.name.fingerprint import load_catalog
+from streams.pipeline.name.product import name_product
+from streams.pipeline.sessionize.sessions import build_session_rules, sessionize_batch
+from streams.tools.simulate import simulate_day
 from tests.bench.bench_fingerprint import bench_fingerprint
 from tests.integration.harness import BOOTSTRAP, KAFKA, Pipeline, agent_sample
 from tests.support.chdb_http import ChdbHttpServer

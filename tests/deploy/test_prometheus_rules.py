@@ -14,8 +14,8 @@ import pytest
 import yaml
 from prometheus_client import REGISTRY
 
-import streams.metrics  # noqa: F401  (registers every worker metric)
-from streams.stages.alert_format import ALERT_NAMES, SEVERITIES
+import streams.runtime.metrics  # noqa: F401  (registers every worker metric)
+from streams.pipeline.alerts.payload import ALERT_NAMES, SEVERITIES
 
 ROOT = Path(__file__).resolve().parents[2]
 RULES = ROOT / "deploy" / "prometheus" / "rules"
@@ -118,7 +118,7 @@ def exported_series() -> set[str]:
 
 
 def test_rules_only_name_metrics_the_worker_exports():
-    """promtool cannot know a misspelt metric name; the registry of streams/metrics.py does."""
+    """promtool cannot know a misspelt metric name; the registry of streams/runtime/metrics.py does."""
     exprs = [
         str(rule["expr"])
         for path in RULE_FILES

@@ -22,8 +22,8 @@ from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.structs import TopicPartition
 
 from schemas.settings import KafkaSettings
-from sinks.kafka import topic_partitions
-from sinks.kafka_security import client_options
+from sinks.kafka.client import topic_partitions
+from sinks.kafka.security import client_options
 
 REPO = Path(__file__).resolve().parents[2]
 SEATMETER = str(Path(sys.executable).parent / "seatmeter")

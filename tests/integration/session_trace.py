@@ -1,7 +1,7 @@
 """A generated agent trace whose sessions are known without running Seatmeter.
 
 The truth is computed here by a plain sweep over each (device, attributed user, product)'s
-observations, written independently of ``streams.stages.sessionize``. A session's active time
+observations, written independently of ``streams.pipeline.sessionize.sessions``. A session's active time
 follows the per-minute rule: each sample's active time is split over the clock minutes it
 touches by overlap, and per minute the sum is capped at the span its samples covered there. The trace has the cases
 the sessions must get right: pauses under and over the 30-minute gap, heartbeats exactly on and
@@ -20,7 +20,7 @@ from decimal import Decimal
 
 import orjson
 
-from streams.stages.pseudonymize import PseudonymKey, pseudonymize
+from streams.pipeline.admit.pseudonymize import PseudonymKey, pseudonymize
 from tests.integration.workload import product_name
 
 GAP = timedelta(minutes=30)

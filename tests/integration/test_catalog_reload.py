@@ -11,7 +11,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from schemas.settings import KafkaSettings
-from sinks.kafka import catalog_topic, ensure_topics, pipeline_topics, produce
+from sinks.kafka.client import catalog_topic, ensure_topics, pipeline_topics, produce
 from tests.integration.harness import KAFKA
 
 pytestmark = [pytest.mark.kafka, pytest.mark.clickhouse]

@@ -20,14 +20,14 @@ from pydantic import BaseModel
 
 from schemas.agent import AgentHealthEvent, AgentUsageEvent
 from schemas.settings import WarehouseSettings
-from sinks.migrate import apply_migrations
-from sinks.warehouse import connect_warehouse
-from sinks.writers import AgentHealthWriter, ProductUsageWriter, UsageSessionWriter
-from streams.stages.admit import Door, DoorPolicy
-from streams.stages.bound import WorkLimits
-from streams.stages.decode import to_agent_health
-from streams.stages.ingest import ingest_batch
-from streams.stages.pseudonymize import PseudonymKey
+from sinks.clickhouse.migrate import apply_migrations
+from sinks.clickhouse.warehouse import connect_warehouse
+from sinks.clickhouse.writers import AgentHealthWriter, ProductUsageWriter, UsageSessionWriter
+from streams.pipeline.admit.door import Door, DoorPolicy
+from streams.pipeline.admit.limits import WorkLimits
+from streams.pipeline.admit.pseudonymize import PseudonymKey
+from streams.pipeline.batch import ingest_batch
+from streams.pipeline.decode.agent import to_agent_health
 from tests.unit.helpers import agent_event, record
 
 pytestmark = pytest.mark.clickhouse

@@ -15,7 +15,7 @@ import pytest
 from aiokafka.partitioner import murmur2
 
 from schemas.settings import KafkaSettings
-from sinks.kafka import ensure_topics, pipeline_topics, produce
+from sinks.kafka.client import ensure_topics, pipeline_topics, produce
 from tests.integration.harness import BOOTSTRAP, KAFKA, SEATMETER, Pipeline, agent_sample
 from tests.integration.session_trace import build_trace
 from tests.integration.test_sessions import assert_equal_to_truth

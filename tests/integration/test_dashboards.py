@@ -483,8 +483,8 @@ LAST_SEEN_ROWS = [
 def warehouse(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
     # Imported here so the Prometheus checks above run even where the warehouse code cannot load.
     from schemas.settings import WarehouseSettings
-    from sinks.migrate import apply_migrations
-    from sinks.warehouse import connect_warehouse
+    from sinks.clickhouse.migrate import apply_migrations
+    from sinks.clickhouse.warehouse import connect_warehouse
 
     path = tmp_path_factory.mktemp("dashboards") / "wh"
     client = connect_warehouse(WarehouseSettings(url=f"chdb://{path}"))

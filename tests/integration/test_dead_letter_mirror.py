@@ -12,11 +12,11 @@ from prometheus_client import REGISTRY
 
 from schemas.records import DeadLetter, SourceRecord
 from schemas.settings import WarehouseSettings
-from sinks.migrate import apply_migrations
-from sinks.warehouse import Warehouse
-from streams.inserter import RetryingInserter
-from streams.processors import DeadLetterMirror
-from streams.stages.dead_letter import dead_letter_headers
+from sinks.clickhouse.migrate import apply_migrations
+from sinks.clickhouse.warehouse import Warehouse
+from streams.pipeline.dead_letters.letters import dead_letter_headers
+from streams.runtime.inserter import RetryingInserter
+from streams.runtime.runner import DeadLetterMirror
 
 pytestmark = pytest.mark.clickhouse
 

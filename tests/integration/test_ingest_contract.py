@@ -10,7 +10,7 @@ import orjson
 import pytest
 
 from schemas.settings import KafkaSettings
-from sinks.kafka import ensure_topics, pipeline_topics, produce, read_to_end
+from sinks.kafka.client import ensure_topics, pipeline_topics, produce, read_to_end
 from tests.integration.harness import BOOTSTRAP, KAFKA, Pipeline
 
 pytestmark = [pytest.mark.kafka, pytest.mark.clickhouse]

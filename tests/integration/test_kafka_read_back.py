@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import uuid
 
-from sinks.kafka import TopicSpec, ensure_topics, produce, read_offsets
+from sinks.kafka.client import TopicSpec, ensure_topics, produce, read_offsets
 from tests.integration.harness import KAFKA
 
 

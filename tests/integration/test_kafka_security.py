@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from sinks.kafka import ensure_topics, pipeline_topics, produce
+from sinks.kafka.client import ensure_topics, pipeline_topics, produce
 from tests.integration.harness import SEATMETER, Pipeline, agent_sample
 from tests.integration.secured_broker import SecuredBroker
 

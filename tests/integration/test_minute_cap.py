@@ -15,9 +15,9 @@ from clickhouse_connect.driver.client import Client
 
 from schemas.records import MinuteUse, ProductMinuteRollup
 from schemas.settings import WarehouseSettings
-from sinks.migrate import apply_migrations, bundled_migrations
-from sinks.warehouse import connect_warehouse
-from sinks.writers import ProductUsageWriter
+from sinks.clickhouse.migrate import apply_migrations, bundled_migrations
+from sinks.clickhouse.warehouse import connect_warehouse
+from sinks.clickhouse.writers import ProductUsageWriter
 from tests.integration.harness import Pipeline
 from tests.integration.session_trace import build_trace
 

@@ -21,9 +21,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from schemas.settings import PrivacySettings, Settings, WarehouseSettings, WorkerSettings
-from sinks.migrate import apply_migrations
-from sinks.warehouse import connect_warehouse
-from streams.offline import replay_files
+from sinks.clickhouse.migrate import apply_migrations
+from sinks.clickhouse.warehouse import connect_warehouse
+from streams.tools.offline import replay_files
 from tests.integration.session_trace import KEY, Trace, build_trace
 
 pytestmark = [pytest.mark.clickhouse, pytest.mark.slow]

@@ -10,10 +10,10 @@ from pathlib import Path
 import pytest
 
 from schemas.settings import PrivacySettings, WarehouseSettings
-from sinks.warehouse import connect_warehouse
-from streams.importers import read_directory
-from streams.keys import load_pseudonym_key
-from streams.stages.pseudonymize import pseudonymize
+from sinks.clickhouse.warehouse import connect_warehouse
+from streams.pipeline.admit.pseudonymize import pseudonymize
+from streams.runtime.keys import load_pseudonym_key
+from streams.tools.importers import read_directory
 
 SEATMETER = str(Path(sys.executable).with_name("seatmeter"))
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"

@@ -13,7 +13,7 @@ import orjson
 import pytest
 
 from schemas.settings import KafkaSettings
-from sinks.kafka import ensure_topics, pipeline_topics, produce
+from sinks.kafka.client import ensure_topics, pipeline_topics, produce
 from tests.integration.harness import BOOTSTRAP, KAFKA, Pipeline
 from tests.support.osquery_history import INTERVAL, History, Process, differential_log, snapshot_log
 

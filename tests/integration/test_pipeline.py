@@ -12,7 +12,7 @@ import time
 
 import pytest
 
-from sinks.kafka import ensure_topics, produce
+from sinks.kafka.client import ensure_topics, produce
 from tests.integration.harness import Pipeline
 from tests.integration.workload import Workload, build_workload, warehouse_rollups
 
@@ -22,7 +22,7 @@ pytestmark = [pytest.mark.kafka, pytest.mark.clickhouse]
 def produce_half_and_half(pipeline: Pipeline, workload: Workload) -> None:
     """Every other message through aiokafka, the rest through kcat, a producer we did not write."""
     from schemas.settings import KafkaSettings
-    from sinks.kafka import pipeline_topics
+    from sinks.kafka.client import pipeline_topics
 
     kafka = KafkaSettings(
         bootstrap_servers=pipeline.env["SEATMETER_KAFKA__BOOTSTRAP_SERVERS"], agent_topic=pipeline.topic

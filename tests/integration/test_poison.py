@@ -11,8 +11,8 @@ import pytest
 from aiokafka import AIOKafkaProducer
 
 from schemas.settings import KafkaSettings
-from sinks.kafka import ensure_topics, pipeline_topics
-from sinks.kafka_security import client_options
+from sinks.kafka.client import ensure_topics, pipeline_topics
+from sinks.kafka.security import client_options
 from tests.integration.chaos.faults import poison_messages, sample_event
 from tests.integration.harness import BOOTSTRAP, Pipeline
 

@@ -13,15 +13,15 @@ import pytest
 from schemas.records import DeadLetter, SourceRecord
 from schemas.settings import Settings, WarehouseSettings
 from schemas.usage import AgentHealth
-from sinks.migrate import apply_migrations
-from sinks.seen_events import SeenEventStore
-from sinks.session_states import LocalSessionStates
-from sinks.warehouse import Warehouse
-from streams.catalog_source import CatalogWatcher
-from streams.processors import RetryingInserter, UsageProcessor, build_ingest_rules
-from streams.stages.decode import decode_agent_usage
-from streams.stages.pseudonymize import PseudonymKey
-from streams.stages.sources.base import SourceDecoded
+from sinks.clickhouse.migrate import apply_migrations
+from sinks.clickhouse.warehouse import Warehouse
+from sinks.local_state.seen_events import SeenEventStore
+from sinks.local_state.session_states import LocalSessionStates
+from streams.pipeline.admit.pseudonymize import PseudonymKey
+from streams.pipeline.decode.agent import decode_agent_usage
+from streams.pipeline.decode.opening import SourceDecoded
+from streams.runtime.catalog_source import CatalogWatcher
+from streams.runtime.runner import RetryingInserter, UsageProcessor, build_ingest_rules
 from tests.unit.helpers import agent_event
 
 pytestmark = pytest.mark.clickhouse

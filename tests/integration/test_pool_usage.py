@@ -12,12 +12,12 @@ from clickhouse_connect.driver.client import Client
 
 from schemas.records import ProductMinuteRollup, SessionRow
 from schemas.settings import WarehouseSettings
-from sinks.migrate import apply_migrations
-from sinks.pool_usage import PoolUsageMaterializer
-from sinks.warehouse import connect_warehouse
-from sinks.writers import CatalogProductWriter, ProductUsageWriter, UsageSessionWriter
-from streams.stages.catalog_rows import catalog_product_rows
-from streams.stages.fingerprint import load_catalog
+from sinks.clickhouse.migrate import apply_migrations
+from sinks.clickhouse.pool_usage import PoolUsageMaterializer
+from sinks.clickhouse.warehouse import connect_warehouse
+from sinks.clickhouse.writers import CatalogProductWriter, ProductUsageWriter, UsageSessionWriter
+from streams.pipeline.name.catalog_rows import catalog_product_rows
+from streams.pipeline.name.fingerprint import load_catalog
 
 pytestmark = pytest.mark.clickhouse
 

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from schemas.settings import KafkaSettings
-from sinks.kafka import ensure_topics, pipeline_topics, produce
+from sinks.kafka.client import ensure_topics, pipeline_topics, produce
 from tests.integration.harness import BOOTSTRAP, KAFKA, Pipeline
 from tests.integration.test_ingest_contract import topic_text
 

@@ -13,9 +13,9 @@ import orjson
 import pytest
 
 from schemas.settings import PrivacySettings, Settings, WarehouseSettings, WorkerSettings
-from sinks.warehouse import connect_warehouse
-from streams.keys import PseudonymKeyMismatchError
-from streams.offline import replay_files
+from sinks.clickhouse.warehouse import connect_warehouse
+from streams.runtime.keys import PseudonymKeyMismatchError
+from streams.tools.offline import replay_files
 from tests.integration.session_trace import KEY, build_trace
 from tests.unit.helpers import FIXTURES, agent_event
 

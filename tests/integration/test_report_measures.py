@@ -12,10 +12,10 @@ import pytest
 from rich.table import Table
 
 from schemas.settings import WarehouseSettings
-from sinks.warehouse import connect_warehouse
-from streams.pool_view import resolve_minute
-from streams.reports import ApprovalRules, shadow_it, users_per_minute
-from streams.stages.fingerprint import load_catalog
+from sinks.clickhouse.warehouse import connect_warehouse
+from streams.pipeline.name.fingerprint import load_catalog
+from streams.tools.pool_view import resolve_minute
+from streams.tools.reports import ApprovalRules, shadow_it, users_per_minute
 
 SEATMETER = str(Path(sys.executable).with_name("seatmeter"))
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"

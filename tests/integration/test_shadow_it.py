@@ -15,12 +15,12 @@ from schemas.records import ProductMinuteRollup
 from schemas.reference import Entitlement
 from schemas.reference_changes import PoolChange
 from schemas.settings import WarehouseSettings
-from sinks.migrate import apply_migrations
-from sinks.reference_writers import LicensePoolWriter, Versioned
-from sinks.warehouse import connect_warehouse
-from sinks.writers import ProductUsageWriter
-from streams.reports import ApprovalRules, shadow_it
-from streams.stages.fingerprint import load_catalog
+from sinks.clickhouse.migrate import apply_migrations
+from sinks.clickhouse.reference_writers import LicensePoolWriter, Versioned
+from sinks.clickhouse.warehouse import connect_warehouse
+from sinks.clickhouse.writers import ProductUsageWriter
+from streams.pipeline.name.fingerprint import load_catalog
+from streams.tools.reports import ApprovalRules, shadow_it
 
 pytestmark = pytest.mark.clickhouse
 

@@ -15,11 +15,11 @@ import pytest
 
 from schemas.records import SourceRecord
 from schemas.settings import KafkaSettings, Settings
-from sinks.kafka import ensure_topics, pipeline_topics, produce
-from streams.sources import UsageSourceSpec, usage_sources
-from streams.stages.ingest import default_matcher
-from streams.stages.process_runs import track_runs_batch
-from streams.stages.product import name_product
+from sinks.kafka.client import ensure_topics, pipeline_topics, produce
+from streams.pipeline.batch import default_matcher
+from streams.pipeline.decode.process_runs import track_runs_batch
+from streams.pipeline.name.product import name_product
+from streams.runtime.sources import UsageSourceSpec, usage_sources
 from tests.integration.harness import BOOTSTRAP, KAFKA, Pipeline
 from tests.integration.test_ingest_contract import (
     CANARY,

@@ -12,9 +12,9 @@ from clickhouse_connect.driver.client import Client
 from schemas.records import DeadLetter, ProductMinuteRollup
 from schemas.settings import WarehouseSettings
 from schemas.usage import AgentHealth
-from sinks.migrate import Migration, MigrationError, apply_migrations, bundled_migrations
-from sinks.warehouse import connect_warehouse
-from sinks.writers import AgentHealthWriter, DeadLetterWriter, ProductUsageWriter
+from sinks.clickhouse.migrate import Migration, MigrationError, apply_migrations, bundled_migrations
+from sinks.clickhouse.warehouse import connect_warehouse
+from sinks.clickhouse.writers import AgentHealthWriter, DeadLetterWriter, ProductUsageWriter
 
 pytestmark = pytest.mark.clickhouse
 
@@ -99,7 +99,7 @@ def test_a_dead_letter_written_twice_is_kept_once(warehouse):
 
 
 def test_shadow_it_report_counts_people_and_devices_of_unknown_executables(warehouse):
-    from streams.reports import shadow_it
+    from streams.tools.reports import shadow_it
 
     ProductUsageWriter().write(
         warehouse,

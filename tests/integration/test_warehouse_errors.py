@@ -10,8 +10,8 @@ import pytest
 from pydantic import SecretStr
 
 from schemas.settings import WarehouseSettings
-from sinks.warehouse import Warehouse
-from streams.inserter import RetryingInserter, UnwritableRowsError, WarehouseUnavailableError
+from sinks.clickhouse.warehouse import Warehouse
+from streams.runtime.inserter import RetryingInserter, UnwritableRowsError, WarehouseUnavailableError
 from tests.support.fixtures import FIXTURE_PASSWORD
 
 pytestmark = pytest.mark.clickhouse

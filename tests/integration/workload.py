@@ -118,8 +118,8 @@ def _event(rng, device, user, product, end, zone, active):  # type: ignore[no-un
 def product_name(file_name: str) -> str:
     """What the pipeline counts ``/opt/<file_name>`` under: the catalog's name for it."""
     from schemas.usage import ExecutableRef, UsageEvent, UsageKind, UsageSource
-    from streams.stages.ingest import default_matcher
-    from streams.stages.product import name_product
+    from streams.pipeline.batch import default_matcher
+    from streams.pipeline.name.product import name_product
 
     event = UsageEvent(
         event_id="truth",

@@ -24,8 +24,8 @@ from pathlib import Path
 import orjson
 
 from schemas.settings import KafkaSettings
-from sinks.kafka import consumed_topics, consumer_group_lag, ensure_topics, pipeline_topics, produce
-from streams.simulate import simulate_day
+from sinks.kafka.client import consumed_topics, consumer_group_lag, ensure_topics, pipeline_topics, produce
+from streams.tools.simulate import simulate_day
 from tests.integration.chaos.faults import poison_messages
 from tests.integration.harness import Pipeline, Worker
 

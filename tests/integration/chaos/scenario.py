@@ -12,8 +12,8 @@ import orjson
 from aiokafka import AIOKafkaProducer
 
 from schemas.settings import KafkaSettings
-from sinks.kafka import ensure_topics, pipeline_topics
-from sinks.kafka_security import client_options
+from sinks.kafka.client import ensure_topics, pipeline_topics
+from sinks.kafka.security import client_options
 from tests.integration.chaos.ledger import Findings, Ledger, verify
 from tests.integration.harness import Pipeline
 from tests.integration.workload import PRODUCTS, Workload, _event, build_workload, product_name

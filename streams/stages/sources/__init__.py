@@ -1,1 +1,0 @@
-"""Decoders, one module per source format, each turning one Kafka message into normalized usage."""
