@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from sinks.clickhouse.warehouse import Warehouse
 from sinks.clickhouse.writers import ProductUsageWriter, recent_sessions
-from streams.pipeline.batch import AdmittedBatch
+from streams.pipeline.batch import BatchRead
 from streams.pipeline.dedupe.seen import SeenKey
 from streams.pipeline.sessionize.sessions import KeyState, SessionKey, seeded_states, state_partition
 
@@ -21,7 +21,7 @@ class WarehouseLookups:
         self._seed_sessions = seed_sessions
         self._horizon_ms = horizon_ms
 
-    async def counted_elsewhere(self, admitted: AdmittedBatch) -> set[SeenKey]:
+    async def counted_elsewhere(self, admitted: BatchRead) -> set[SeenKey]:
         """The batch's (day, id) keys the warehouse counted under any partition, when asked to."""
         if not self._across_partitions or not admitted.admitted:
             return set()

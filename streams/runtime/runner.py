@@ -1,31 +1,34 @@
-"""Batch processors: run the pure stages over a batch and carry out their effects in a safe order.
+"""Batch runners: fetch what a batch's plan needs, plan it (pure), then carry the plan out.
 
-Reads before a batch is planned, each one query per batch: for sources whose copies may arrive
-on any partition (SSO, replay), the batch's event ids the warehouse counted already; for replay,
-the warehouse's sessions of keys with no local state. Sources keyed by device read nothing.
+A usage batch, in order:
 
-Order per batch: dead letters are produced and acknowledged by Kafka, then the rollups are
-inserted (one INSERT per table, retried with bounded backoff), and only then does the Faust
-loop body return, which acks the batch so its offsets can be committed. A crash anywhere
-replays the batch; the warehouse's per-partition offsets make the replay a no-op. A batch that
-fails for a reason other than infrastructure is split to find the message behind it, which is
-set aside (``streams.runtime.isolate``), so no message can stop the worker.
+1. fetch: the warehouse's progress marks (once per assignment), the directory when scoped by
+   department, the catalog, osquery's run states; ``read_batch`` (pure) says what else to fetch:
+   the seen keys of its events (local record), the keys counted under other partitions (SSO and
+   replay only, one warehouse query), the session states of its keys (and, for replay, the
+   warehouse's sessions of keys with no local state);
+2. plan: ``plan_batch`` (pure) gives every row and letter to write;
+3. apply: dead letters, then late letters, each acknowledged by Kafka; health rows; session
+   rows, then the session states (durable), then the run states; then the rollups, which mark
+   the batch written in the warehouse; then the local record of counted events and the arrivals.
+
+Only then does the Faust loop body return, which acks the batch so its offsets can be committed.
+A crash anywhere replays the batch; the warehouse's per-partition offsets make the replay a no-op.
+A batch that fails for a reason other than infrastructure is split to find the message behind it,
+which is set aside (``streams.runtime.isolate``), so no message can stop the worker.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
-from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
-from decimal import Decimal
+from datetime import UTC, datetime
 from typing import Any, Protocol
 
 from clickhouse_connect.driver.client import Client
 
 from schemas.catalog import Catalog
 from schemas.records import DeadLetter, SourceRecord
-from schemas.settings import Settings
 from sinks.clickhouse.reference_writers import DirectoryWriter, Versioned
 from sinks.clickhouse.warehouse import Warehouse
 from sinks.clickhouse.writers import (
@@ -38,14 +41,21 @@ from sinks.clickhouse.writers import (
     UsageSessionWriter,
 )
 from sinks.local_state.seen_events import SeenEventStore
-from streams.pipeline.admit.door import Door, DoorPolicy
-from streams.pipeline.admit.guard import InvalidRatioLimit, InvalidRatioWindows, check_invalid_ratio
-from streams.pipeline.admit.limits import DEFAULT_WORK_LIMITS, WorkLimits, within_row_budget
+from streams.pipeline.admit.guard import InvalidRatioWindows, check_invalid_ratio
+from streams.pipeline.admit.limits import within_row_budget
 from streams.pipeline.admit.progress import OffsetGap, SourcePartition, offset_gaps, unwritten
 from streams.pipeline.admit.pseudonymize import PseudonymKey
-from streams.pipeline.aggregate.arrivals import batch_arrivals
 from streams.pipeline.aggregate.minutes import epoch_ms
-from streams.pipeline.batch import Decoder, IngestStep, admit_batch, count_batch
+from streams.pipeline.batch import (
+    BatchPlan,
+    BatchRead,
+    Decoder,
+    IngestRules,
+    Known,
+    build_ingest_rules,
+    plan_batch,
+    read_batch,
+)
 from streams.pipeline.dead_letters.letters import (
     DEFAULT_LETTER_LIMIT,
     NotADeadLetterError,
@@ -54,19 +64,11 @@ from streams.pipeline.dead_letters.letters import (
     to_dead_letter,
 )
 from streams.pipeline.dead_letters.seal import Sealer
-from streams.pipeline.decode.agent import SizeLimits
 from streams.pipeline.decode.process_runs import RunUpdate
 from streams.pipeline.decode.reference import Decoded
 from streams.pipeline.dedupe.seen import first_kept_day
 from streams.pipeline.name.catalog_rows import catalog_product_rows
-from streams.pipeline.sessionize.sessions import (
-    KeyState,
-    SessionRules,
-    build_session_rules,
-    definition_rows,
-    group_by_state_key,
-    sessionize_batch,
-)
+from streams.pipeline.sessionize.sessions import KeyState
 from streams.runtime import metrics
 from streams.runtime.catalog_source import CatalogWatcher
 from streams.runtime.inserter import (
@@ -90,6 +92,7 @@ __all__ = [
     "UnwritableRowsError",
     "UsageProcessor",
     "WarehouseUnavailableError",
+    "IngestRules",
     "build_ingest_rules",
 ]
 
@@ -115,50 +118,6 @@ class ReferenceWriter(Protocol):
     table: str
 
     def write(self, client: Client, changes: Sequence[Versioned]) -> int: ...
-
-
-@dataclass(frozen=True, slots=True)
-class IngestRules:
-    """The rules at the door, built once from settings."""
-
-    door: Door
-    limits: SizeLimits
-    invalid_ratio: InvalidRatioLimit
-    sealer: Sealer | None
-    sessions: SessionRules
-    definitions: list[tuple[str, str, Decimal, Decimal, Decimal]]
-    writer_id: str = "seatmeter"
-    directory_refresh: timedelta = timedelta(minutes=5)
-    letter_limit: int = DEFAULT_LETTER_LIMIT
-    poison_attempts: int = 3
-    work: WorkLimits = DEFAULT_WORK_LIMITS
-
-
-def build_ingest_rules(settings: Settings, key: PseudonymKey) -> IngestRules:
-    ingest, scope = settings.ingest, settings.scope
-    policy = DoorPolicy(
-        scope=scope,
-        allowed_clock_skew=timedelta(seconds=ingest.allowed_clock_skew_seconds),
-        allowed_lateness=timedelta(seconds=ingest.allowed_lateness_seconds),
-    )
-    return IngestRules(
-        door=Door(policy),
-        limits=SizeLimits(ingest.max_message_bytes, ingest.max_event_bytes),
-        invalid_ratio=InvalidRatioLimit(ingest.invalid_ratio_max, ingest.invalid_ratio_window),
-        sealer=None if settings.privacy.store_raw_identities else Sealer(key),
-        sessions=build_session_rules(settings.sessions, ingest.allowed_lateness_seconds),
-        definitions=definition_rows(settings.sessions),
-        writer_id=settings.worker.app_id,
-        directory_refresh=timedelta(seconds=scope.directory_refresh_seconds),
-        letter_limit=settings.kafka.max_message_bytes,
-        poison_attempts=ingest.poison_attempts,
-        work=WorkLimits(
-            ingest.max_events_per_message,
-            ingest.max_event_span_minutes,
-            ingest.max_rows_per_message,
-            ingest.max_rows_per_batch,
-        ),
-    )
 
 
 class UsageProcessor:
@@ -261,9 +220,8 @@ class UsageProcessor:
             await self._isolating(chunk)
 
     async def _process(self, records: Sequence[SourceRecord]) -> None:
-        now = self._clock()
+        now, rules = self._clock(), self._rules
         await self._reconcile_seen({(r.topic, r.partition) for r in records}, now)
-        rules = self._rules
         departments = await self._departments(now)
         matcher = self._catalog.current()
         await self._record_catalog(matcher.catalog)
@@ -271,42 +229,52 @@ class UsageProcessor:
         if self._runs is not None:
             decode, run_updates = await self._runs.track(unwritten(records, self._written), self._decode, now)
         limit = rules.limits.max_message_bytes
-        admitted = admit_batch(
-            records, self._written, self._key, rules.door, now, decode, limit, departments, rules.work
+        read = read_batch(
+            records, self._written, self._key, rules.door, now, decode, limit, departments, matcher, rules.work
         )
-        parts = within_row_budget(records, admitted.admitted, rules.work.max_batch_rows)
+        parts = within_row_budget(records, read.admitted, rules.work.max_batch_rows)
         if len(parts) > 1:
             metrics.BATCHES_SPLIT.labels(records[0].topic).inc()
             for part in parts:
                 await self._process(part)
             return
-        elsewhere = await self._lookups.counted_elsewhere(admitted)
-        step = count_batch(admitted, self._key, self._seen, matcher, elsewhere)
+        plan = plan_batch(records, read, await self._known(read, now), rules, now, self._letter_clock())
         flood = check_invalid_ratio(
-            self._windows, step.messages_by_partition, step.invalid_by_partition, rules.invalid_ratio
+            self._windows, plan.step.messages_by_partition, plan.step.invalid_by_partition, rules.invalid_ratio
         )
         if flood:
             raise InvalidInputFloodError(flood)
-        stamped = self._letter_clock()
-        letters = [to_dead_letter(r, stamped, rules.sealer, rules.letter_limit) for r in step.rejections]
-        late = [to_dead_letter(r, stamped, rules.sealer, rules.letter_limit) for r in step.late]
-        if letters:
-            await self._send_dead_letters(letters)
-        if late:
-            await self._send_late(late)
+        await self._apply(plan, run_updates)
+        self._count(records, plan)
+
+    async def _known(self, read: BatchRead, now: datetime) -> Known:
+        """What the plan reads: seen keys (local), keys counted elsewhere and session states."""
+        seen = {p: self._seen.seen(p, keys) for p, keys in read.seen_keys_by_partition().items()}
+        elsewhere = await self._lookups.counted_elsewhere(read)
+        keys = read.state_keys()
+        raw = await self._sessions.get_many(keys) if keys else {}
+        states = {k: KeyState.from_bytes(v) for k, v in raw.items()}
+        if keys:
+            states = {**await self._lookups.seeded(set(keys) - set(states), epoch_ms(now)), **states}
+        return Known(seen, elsewhere, states)
+
+    async def _apply(self, plan: BatchPlan, run_updates: Sequence[RunUpdate]) -> None:
+        """The plan's effects in the order of this module's docstring."""
+        step, key_id = plan.step, self._key.recorded_id
+        if plan.dead_letters:
+            await self._send_dead_letters(plan.dead_letters)
+        if plan.late_letters:
+            await self._send_late(plan.late_letters)
         if step.health:
             await self._inserter.insert(self._health.table, lambda client: self._health.write(client, step.health))
-        key_id = self._key.recorded_id
-        await self._update_sessions(step, now)
+        await self._write_sessions(plan)
         if self._runs is not None:
             await self._runs.save(run_updates)  # after the sessions it fed, before the rollups that mark the batch
         await self._inserter.insert(self._writer.table, lambda c: self._writer.write(c, step.rollups, key_id))
-        with_rows = {(r.source_topic, r.source_partition) for r in step.rollups}
-        self._seen.record(step.counted, {p: o for p, o in step.last_offsets.items() if p in with_rows})
+        self._seen.record(step.counted, plan.seen_marks)
         self._written.update(step.last_offsets)
-        arrivals = batch_arrivals(records, step.observations, step.health, rules.writer_id, now)
+        arrivals = plan.arrivals
         await self._inserter.insert("source_activity", lambda client: ArrivalWriter().write(client, arrivals))
-        self._count(records, step, letters)
 
     async def _record_catalog(self, catalog: Catalog) -> None:
         """Give the warehouse the catalog that names products, once per catalog version, so
@@ -318,22 +286,17 @@ class UsageProcessor:
         await self._inserter.insert(writer.table, lambda client: writer.write(client, rows))
         self._catalog_recorded = catalog.version
 
-    async def _update_sessions(self, step: IngestStep, now: datetime) -> None:
+    async def _write_sessions(self, plan: BatchPlan) -> None:
         """Session rows first, then the state that remembers them, both before the rollups that
         mark the batch written: a crash in between replays the batch, and the state's marks
         (or, if the state was not saved, the same computation) make the replay change nothing."""
-        if not step.observations:
+        if not plan.step.observations:
             return
         if not self._definitions_written:
             rows = self._rules.definitions
             await self._inserter.insert(UsageDefinitionWriter.table, lambda c: UsageDefinitionWriter().write(c, rows))
             self._definitions_written = True
-        keys = sorted(group_by_state_key(step.observations))
-        raw = await self._sessions.get_many(keys)
-        states = {k: KeyState.from_bytes(v) for k, v in raw.items()}
-        states = {**await self._lookups.seeded(set(keys) - set(states), epoch_ms(now)), **states}
-        updates = sessionize_batch(states, step.observations, self._rules.sessions, epoch_ms(now))
-        session_rows = [row for update in updates for row in update.rows]
+        updates, session_rows = plan.session_updates, plan.session_rows
         if session_rows:
             key_id = self._key.recorded_id
             writer = self._session_writer
@@ -373,10 +336,10 @@ class UsageProcessor:
             self._loaded_topics.add(topic)
 
     @staticmethod
-    def _count(records: Sequence[SourceRecord], step: IngestStep, letters: Sequence[DeadLetter]) -> None:
+    def _count(records: Sequence[SourceRecord], plan: BatchPlan) -> None:
         if not records:
             return
-        topic = records[0].topic
+        step, letters, topic = plan.step, plan.dead_letters, records[0].topic
         metrics.MESSAGES_CONSUMED.labels(topic).inc(len(records))
         metrics.BATCH_MESSAGES.labels(topic).observe(len(records))
         metrics.EVENTS_CONSUMED.labels(topic).inc(step.events)

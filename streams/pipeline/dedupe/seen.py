@@ -4,14 +4,15 @@ An event id counts once per warehouse, keyed by the day of the event's minute so
 than the allowed lateness can be dropped wholesale. Sources keyed by device send every copy of
 an event to one partition, so the worker's record of seen ids is kept per source partition and
 needs no warehouse query. Sources without such a key (SSO) and offline replay also pass the
-ids the warehouse already counted anywhere (``counted_elsewhere`` in ``ingest.count_batch``).
+ids the warehouse already counted anywhere (``counted_elsewhere``).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections import defaultdict
+from collections.abc import Mapping, Sequence
+from collections.abc import Set as AbstractSet
 from datetime import datetime, timedelta
-from typing import Protocol
 
 SourcePartition = tuple[str, int]
 SeenKey = tuple[int, str]
@@ -32,17 +33,23 @@ def first_kept_day(now: datetime, allowed_lateness: timedelta) -> int:
     return max(0, int(oldest // DAY_MS) - 1)
 
 
-class SeenEvents(Protocol):
-    """Which of these events a partition has already counted."""
-
-    def seen(self, partition: SourcePartition, keys: Iterable[SeenKey]) -> set[SeenKey]: ...
-
-
-class NothingSeen:
-    """For tests and one-off runs: every event not repeated within the batch is new."""
-
-    def seen(self, partition: SourcePartition, keys: Iterable[SeenKey]) -> set[SeenKey]:
-        return set()
-
-
-NOTHING_SEEN = NothingSeen()
+def first_copies(
+    keyed: Sequence[tuple[SeenKey, SourcePartition]],
+    seen: Mapping[SourcePartition, AbstractSet[SeenKey]],
+    counted_elsewhere: AbstractSet[SeenKey] = frozenset(),
+) -> tuple[list[bool], dict[SourcePartition, list[SeenKey]]]:
+    """Which events count: not counted before by their partition (``seen``), nor under any
+    partition by the warehouse, nor earlier in this batch. Returns one flag per event, and the
+    keys counted now per partition (what the partition's record remembers next)."""
+    nothing: frozenset[SeenKey] = frozenset()
+    kept: list[bool] = []
+    counted: dict[SourcePartition, list[SeenKey]] = defaultdict(list)
+    batch_counted: set[SeenKey] = set()
+    for key, partition in keyed:
+        if key in batch_counted or key in seen.get(partition, nothing) or key in counted_elsewhere:
+            kept.append(False)
+            continue
+        batch_counted.add(key)
+        counted[partition].append(key)
+        kept.append(True)
+    return kept, dict(counted)

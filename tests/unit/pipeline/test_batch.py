@@ -6,7 +6,7 @@ import pytest
 from schemas.settings import ScopeSettings, Settings
 from streams.pipeline.admit.door import Door, DoorPolicy
 from streams.pipeline.admit.pseudonymize import PseudonymKey, pseudonymize
-from streams.pipeline.batch import ingest_batch
+from streams.pipeline.batch import Known, ingest_batch
 from streams.pipeline.dedupe.seen import seen_key
 from streams.runtime.sources import usage_sources
 from tests.unit.helpers import FIXTURES, agent_event, agent_fixtures, record
@@ -122,16 +122,6 @@ def test_remote_use_counts_for_the_person_who_connected():
     assert {u for r in step.rollups for u in r.users} == {pseudonymize("CORP\\real.person", KEY)}
 
 
-class RememberedSeen:
-    """A plain set standing in for the worker's record of counted events."""
-
-    def __init__(self, keys):
-        self.keys = set(keys)
-
-    def seen(self, partition, keys):
-        return {k for k in keys if (partition, k) in self.keys}
-
-
 def test_a_resent_event_in_the_same_batch_counts_once():
     batch = [record(agent_event(event_id="dup"), offset=0), record({"events": [agent_event(event_id="dup")]}, offset=1)]
     step = ingest(batch)
@@ -149,7 +139,7 @@ def test_an_event_counted_in_an_earlier_batch_counts_zero_times_now():
         KEY,
         DOOR,
         NOW,
-        seen=RememberedSeen((partition, k) for k in keys),
+        known=Known(seen={partition: set(keys)}),
     )
     assert again.duplicates == 1 and again.events == 0
     assert {r.event_count for r in again.rollups} <= {0}
@@ -166,7 +156,7 @@ def test_same_id_in_another_partition_of_the_batch_counts_once():
 
 def test_an_id_the_warehouse_counted_under_another_partition_counts_zero_times():
     copy = record(agent_event(event_id="same"), partition=3, offset=7)
-    step = ingest_batch([copy], {}, KEY, DOOR, NOW, counted_elsewhere={seen_key_of(agent_event(), "same")})
+    step = ingest_batch([copy], {}, KEY, DOOR, NOW, known=Known(counted_elsewhere={seen_key_of(agent_event(), "same")}))
     assert step.duplicates == 1 and step.events == 0
     assert step.counted == {}
     assert step.last_offsets == {("agent", 3): 7}

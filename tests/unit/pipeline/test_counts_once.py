@@ -17,7 +17,7 @@ from schemas.settings import SessionSettings
 from streams.pipeline.admit.door import Door, DoorPolicy
 from streams.pipeline.admit.pseudonymize import PseudonymKey
 from streams.pipeline.aggregate.minutes import epoch_ms
-from streams.pipeline.batch import admit_batch, count_batch
+from streams.pipeline.batch import Known, count_batch, read_batch
 from streams.pipeline.dedupe.seen import SeenKey
 from streams.pipeline.sessionize.sessions import KeyState, build_session_rules, sessionize_batch
 from tests.unit.helpers import agent_event, record
@@ -45,9 +45,9 @@ class Warehouse:
 
     def deliver(self, records: list[SourceRecord]) -> None:
         now = max(START, *(r_time(r) for r in records))
-        admitted = admit_batch(records, {}, KEY, DOOR, now)
+        admitted = read_batch(records, {}, KEY, DOOR, now)
         elsewhere = self.counted & set(admitted.seen_keys())
-        step = count_batch(admitted, KEY, counted_elsewhere=elsewhere)
+        step = count_batch(admitted, Known(counted_elsewhere=elsewhere))
         for keys in step.counted.values():
             self.counted.update(keys)
         for rollup in step.rollups:

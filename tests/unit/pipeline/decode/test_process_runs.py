@@ -13,7 +13,7 @@ from schemas.settings import SessionSettings
 from schemas.usage import ExecutableRef, UsageEvent, UsageKind, UsageSource
 from streams.pipeline.admit.door import Door, DoorPolicy
 from streams.pipeline.admit.pseudonymize import PseudonymKey
-from streams.pipeline.batch import ingest_batch
+from streams.pipeline.batch import Known, ingest_batch
 from streams.pipeline.decode.osquery import decode_osquery
 from streams.pipeline.decode.process_runs import HostRuns, Run, expire, track_line, track_runs_batch
 from streams.pipeline.sessionize.sessions import KeyState, build_session_rules, sessionize_batch
@@ -46,8 +46,8 @@ class Seen:
     def __init__(self) -> None:
         self.keys: set = set()
 
-    def seen(self, partition, keys):
-        return self.keys & set(keys)
+    def known(self, records):
+        return Known(seen={(r.topic, r.partition): frozenset(self.keys) for r in records})
 
 
 class Warehouse:
@@ -87,7 +87,7 @@ def replay(lines, batch_size=7, crash_after_state=frozenset()):
                 DOOR,
                 NOW,
                 decode=lambda r, s=step: s.decoded[(r.topic, r.partition, r.offset)],
-                seen=seen,
+                known=seen.known(batch),
             )
             assert ingest.rejections == [] and ingest.late == []
             for update in sessionize_batch(sessions, ingest.observations, RULES, _ms(NOW)):
