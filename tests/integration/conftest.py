@@ -7,12 +7,23 @@ from pathlib import Path
 
 import pytest
 
-from tests.integration import secured_broker
+from tests.integration import harness, secured_broker
 from tests.integration.harness import BOOTSTRAP, Pipeline, broker_reachable
 from tests.support.fixtures import FIXTURE_PASSWORD, chdb_http_server  # noqa: F401 - a fixture
 
 __all__ = ["chdb_http_server"]
 
+INTEGRATION = Path(__file__).parent
+NEEDS = ("kafka", "clickhouse")
+# What each fixture brings up, as the markers a test using it must carry (``-m "not kafka"`` then
+# deselects exactly the tests that need a broker).
+FIXTURE_NEEDS = {
+    "kafka_broker": {"kafka"},
+    "secured_kafka": {"kafka"},
+    "chdb_http_server": {"clickhouse"},
+    "embedded_pipeline": {"kafka", "clickhouse"},
+    "server_pipeline": {"kafka", "clickhouse"},
+}
 WORKER_MILESTONES = re.compile(r"WARN|ERROR|CRITICAL|Worker ready|\^Worker\]: (Starting|Stopping)|Closing event loop")
 
 
@@ -27,6 +38,40 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
         for log in worker_logs[:6]:
             report.sections.append((f"worker log {log.relative_to(tmp_path)}", worker_milestones(log)))
     return report
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Fail the run before it starts when an integration test does not say what it needs: a module
+    carrying neither ``kafka`` nor ``clickhouse``, or a test whose fixtures bring up more than its
+    markers say."""
+    ours = [item for item in items if INTEGRATION in item.path.parents]
+    problems = []
+    for item in ours:
+        need = set().union(*(FIXTURE_NEEDS.get(name, set()) for name in getattr(item, "fixturenames", ())))
+        if missing := need - _markers(item):
+            problems.append(
+                f"{item.nodeid} uses {' and '.join(sorted(need))}, not marked {' and '.join(sorted(missing))}"
+            )
+    marked = {item.path for item in ours if _markers(item) & set(NEEDS)}
+    for module in sorted({item.path for item in ours} - marked):
+        problems.append(f"{module.relative_to(INTEGRATION.parents[1])} carries neither {' nor '.join(NEEDS)}")
+    if problems:
+        raise pytest.UsageError("integration tests must be marked with what they need:\n  " + "\n  ".join(problems))
+
+
+def _markers(item: pytest.Item) -> set[str]:
+    return {mark.name for mark in item.iter_markers()}
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    """The harness checks each broker or engine call against the running test's markers."""
+    harness.running_test_markers = frozenset(_markers(item))
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_runtest_teardown(item: pytest.Item) -> None:
+    harness.running_test_markers = None
 
 
 def worker_milestones(log: Path, keep: int = 40, last: int = 12) -> str:

@@ -30,6 +30,18 @@ SEATMETER = str(Path(sys.executable).parent / "seatmeter")
 EX_TEMPFAIL = 75
 BOOTSTRAP = os.environ.get("SEATMETER_KAFKA__BOOTSTRAP_SERVERS", "127.0.0.1:9092")
 KAFKA = KafkaSettings(bootstrap_servers=BOOTSTRAP)
+# The markers of the integration test now running (tests/integration/conftest.py sets them); None
+# outside pytest (the benchmark, the soak), where nothing is checked.
+running_test_markers: frozenset[str] | None = None
+
+
+def needs(*markers: str) -> None:
+    """Fail a test that reaches the broker or the engine without the marker that says so."""
+    missing = [marker for marker in markers if running_test_markers is not None and marker not in running_test_markers]
+    if missing:
+        raise AssertionError(
+            f"this test needs {' and '.join(missing)}: mark it " + ", ".join(f"pytest.mark.{m}" for m in missing)
+        )
 
 
 def free_port() -> int:
@@ -90,11 +102,13 @@ class Pipeline:
         return done.stdout
 
     def query(self, sql: str) -> list[dict[str, Any]]:
+        needs("clickhouse")
         out = self.cli("sql", "--format", "JSONEachRow", sql)
         return [orjson.loads(line) for line in out.splitlines() if line.strip()]
 
     def start_worker(self, name: str = "worker") -> Worker:
         """A worker process; give further concurrent workers their own ``name`` (state, port, log)."""
+        needs("kafka", "clickhouse")
         env, port = self.env, self.metrics_port
         if name != "worker":
             port = free_port()
@@ -104,6 +118,7 @@ class Pipeline:
         return Worker(process, self, port, name)
 
     def wait_caught_up(self, timeout: float = 180) -> None:
+        needs("kafka")
         self.cli("lag", "--wait", "--timeout", str(timeout), timeout=timeout + 30)
 
     def run_until_caught_up(self, restarts: int = 2) -> None:
@@ -146,6 +161,7 @@ class Pipeline:
             raise AssertionError(f"{exc}\n" + "\n".join(w.stacks() for w in workers)) from exc
 
     def kcat_produce(self, messages: list[tuple[bytes, bytes]]) -> None:
+        needs("kafka")
         lines = b"".join(key + b"\t" + value + b"\n" for key, value in messages)
         subprocess.run(
             # murmur2 is what Java and aiokafka use: the same key must reach the same partition.
@@ -159,10 +175,12 @@ class Pipeline:
     def skip_ahead(self, fraction: float) -> dict[int, tuple[int, int]]:
         """Commit the group's offsets part way into what it has not consumed yet, as a consumer
         that skipped messages would: returns, per partition, the old and the new committed offset."""
+        needs("kafka")
         return asyncio.run(_skip_ahead(self.name, self.topic, fraction))
 
     def kcat_count(self, topic: str) -> int:
         """Messages on a topic, read with kcat from the beginning to the end."""
+        needs("kafka")
         done = subprocess.run(
             ["kcat", "-C", "-b", BOOTSTRAP, "-t", topic, "-e", "-q", "-f", "%o\\n"],
             capture_output=True,

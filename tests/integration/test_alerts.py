@@ -16,6 +16,8 @@ import pytest
 
 from tests.integration.harness import Pipeline, agent_sample
 
+pytestmark = [pytest.mark.kafka, pytest.mark.clickhouse]
+
 ENTITLEMENTS = (
     "pool_id,name,products,suites,license_model,seats,unit_cost,currency,term_start,term_end,renewal_date,"
     "cost_centres,vendor,contract_ref,notes\n"

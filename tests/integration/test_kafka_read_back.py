@@ -5,8 +5,12 @@ from __future__ import annotations
 import asyncio
 import uuid
 
+import pytest
+
 from sinks.kafka.client import TopicSpec, ensure_topics, produce, read_offsets
 from tests.integration.harness import KAFKA
+
+pytestmark = pytest.mark.kafka
 
 
 async def _read(topic: str, first: int, last: int, chunk: int) -> list[list[int]]:

@@ -18,6 +18,8 @@ import pytest
 
 from tests.integration.harness import Pipeline
 
+pytestmark = [pytest.mark.kafka, pytest.mark.clickhouse]
+
 DAY = (datetime.now(UTC) - timedelta(days=1)).replace(hour=0, minute=0, second=0, microsecond=0)
 EXCEL = "EXCEL.EXE"
 

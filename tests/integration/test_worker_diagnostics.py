@@ -4,7 +4,11 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+import pytest
+
 from tests.integration.harness import Pipeline, agent_sample
+
+pytestmark = [pytest.mark.kafka, pytest.mark.clickhouse]
 
 
 def test_sigquit_prints_every_threads_stack_and_the_worker_goes_on(embedded_pipeline: Pipeline):

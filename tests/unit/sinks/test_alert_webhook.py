@@ -21,6 +21,8 @@ PAYLOAD = {
 }
 FAILURES = "seatmeter_alert_webhook_failures_total"
 
+pytestmark = pytest.mark.loopback
+
 
 @dataclass
 class Receiver:
