@@ -18,7 +18,7 @@ from streams.cli.common import console, settings, warehouse_client
 
 def worker() -> None:
     """Run a stream worker: consume usage, write the warehouse, serve /metrics."""
-    from streams.runtime.worker import run_worker
+    from streams.worker import run_worker
 
     config = settings()
     try:

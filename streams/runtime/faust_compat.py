@@ -15,19 +15,31 @@ here while the work itself was finished (issue 12, item 6):
 ``CommitTrackingConsumer`` computes the next offset from all three records of done work,
 counting each offset once: acknowledged offsets, gaps, and the offset through which the
 warehouse holds every message (``mark_written``; the usage processor knows it, and reads
-skipped ranges back before it moves). This module is the only one that touches Faust's
-commit bookkeeping.
+skipped ranges back before it moves).
+
+This module is the only one that touches Faust's private parts: the commit bookkeeping
+(``_acked``, ``_gap``, ``_committed_offset``, ``_new_offset``) and the stream's current-event
+context variable (``TableSessionStates``). ``tests/unit/runtime/test_faust_compat.py`` pins the
+faust-streaming version they were read from.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+import asyncio
+import weakref
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
 import faust
 from faust.transport.drivers import aiokafka as faust_aiokafka
 from faust.types import TP
+
+from schemas.records import SourceRecord
+from streams.pipeline.sessionize.sessions import state_partition
+
+FAUST_VERSION = "0.15.3"
+"""The faust-streaming release whose internals this module was written against."""
 
 
 @dataclass(frozen=True)
@@ -125,3 +137,83 @@ def commit_tracker(app: faust.App) -> CommitTrackingConsumer:
     if not isinstance(consumer, CommitTrackingConsumer):
         raise TypeError("the app's transport was made before track_commits(app)")
     return consumer
+
+
+class FaustConsumerView:
+    """The stall check's view of the app's consumer (``supervision.ConsumerView``)."""
+
+    def __init__(self, app: faust.App, topics: set[str]) -> None:
+        self._app = app
+        self._topics = topics
+
+    def busy(self) -> bool:
+        recovery = getattr(self._app.tables, "recovery", None)
+        return bool(self._app.rebalancing or (recovery is not None and not recovery.completed.is_set()))
+
+    async def ends(self) -> dict[tuple[str, int], int] | None:
+        assigned = [tp for tp in self._app.consumer.assignment() if tp.topic in self._topics]
+        try:
+            ends = await asyncio.wait_for(self._app.consumer.highwaters(*assigned), 10) if assigned else {}
+        except TimeoutError:
+            return None
+        return {(tp.topic, tp.partition): ends[tp] for tp in assigned if ends.get(tp) is not None}
+
+    def committed(self, partitions: Iterable[tuple[str, int]]) -> dict[tuple[str, int], int]:
+        tracker = commit_tracker(self._app)
+        return {(topic, partition): tracker.committed(TP(topic, partition)) or 0 for topic, partition in partitions}
+
+    def mark_written(self, marks: Mapping[tuple[str, int], int]) -> None:
+        commit_tracker(self._app).mark_written(marks)
+
+
+class TableSessionStates:
+    """Session state in a Faust table: RocksDB on the worker, a compacted changelog topic in
+    Kafka, partitioned like the source topic so state moves with its partition on a rebalance.
+
+    Faust routes a table key to the store and changelog partition of the *current event*, a
+    context variable its stream sets per event. A batch holds several partitions' events, so
+    before touching a key this sets the current event to one from that key's partition (the
+    state key starts with it). ``put_many`` waits for the changelog to be acknowledged.
+    """
+
+    def __init__(self, app: faust.App, table: Any) -> None:
+        self._app = app
+        self._table = table
+        self._events: dict[int, Any] = {}
+
+    def bind(self, events: Sequence[Any]) -> None:
+        self._events = {event.message.partition: event for event in events}
+
+    async def get_many(self, state_keys: Sequence[str]) -> dict[str, bytes]:
+        found: dict[str, bytes] = {}
+        for state_key in state_keys:
+            self._enter_partition(state_partition(state_key))
+            value = self._table.get(state_key.encode())
+            if value is not None:
+                found[state_key] = value
+        return found
+
+    async def put_many(self, items: Sequence[tuple[int, str, bytes]]) -> None:
+        for partition, state_key, value in items:
+            self._enter_partition(partition)
+            self._table[state_key.encode()] = value
+        await self._app.producer.flush()
+
+    def _enter_partition(self, partition: int) -> None:
+        faust.streams._current_event.set(weakref.ref(self._events[partition]))  # noqa: SLF001
+
+
+def to_source_record(event: Any) -> SourceRecord:
+    """A Faust stream event as the plain record the stages read."""
+    message = event.message
+    headers = message.headers or ()
+    if isinstance(headers, dict):
+        headers = headers.items()
+    return SourceRecord(
+        topic=message.topic,
+        partition=message.partition,
+        offset=message.offset,
+        value=message.value or b"",
+        key=message.key,
+        headers=tuple((str(k), bytes(v or b"")) for k, v in headers),
+    )

@@ -1,4 +1,6 @@
-"""A stall watchdog: a worker whose partitions have messages waiting but whose committed offsets
+"""Supervision of a worker: a stall watchdog, a guard for a blocked loop, and the exit codes.
+
+A stall watchdog: a worker whose partitions have messages waiting but whose committed offsets
 do not move, or whose commits stay behind the work it finished, exits, so its orchestrator
 restarts it.
 
@@ -10,11 +12,33 @@ written idempotently), and a fresh process rejoins the group and carries on.
 
 from __future__ import annotations
 
+import asyncio
+import faulthandler
+import logging
+import os
+import sys
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
+from typing import Protocol
+
+from streams.runtime import metrics
+from streams.runtime.inserter import InvalidInputFloodError, WarehouseUnavailableError
+
+log = logging.getLogger(__name__)
 
 Partition = tuple[str, int]
+
+EX_DATAERR = 65
+"""Too much invalid input: a bad deploy upstream; restarting changes nothing until it is fixed."""
+EX_TEMPFAIL = 75
+"""Infrastructure (the warehouse, a stall): a restart is the remedy."""
+EX_SOFTWARE = 70
+"""Anything else: a bug."""
+
+
+class WorkerStalledError(RuntimeError):
+    """The agents stopped making progress with messages waiting (see ``StallWatchdog``)."""
 
 
 class StallWatchdog:
@@ -111,3 +135,130 @@ class LoopGuard:
             if silent:
                 self._on_stuck(silent)
                 return
+
+
+class ConsumerView(Protocol):
+    """What the stall check needs of the consumer (``faust_compat.FaustConsumerView``)."""
+
+    def busy(self) -> bool:
+        """Rebalancing or restoring state: not a stall."""
+        ...
+
+    async def ends(self) -> dict[Partition, int] | None:
+        """The assigned partitions' end offsets; None when the consumer did not answer in time."""
+        ...
+
+    def committed(self, partitions: Iterable[Partition]) -> dict[Partition, int]: ...
+
+    def mark_written(self, marks: Mapping[Partition, int]) -> None: ...
+
+
+class WrittenThrough(Protocol):
+    async def written_through(self, topic: str) -> dict[Partition, int]: ...
+
+
+class StallCheck:
+    """Every few seconds: commits may pass what the warehouse holds (also where no batch comes
+    any more, see ``streams.runtime.faust_compat``), and a worker that makes no progress exits."""
+
+    def __init__(self, watchdog: StallWatchdog, consumer: ConsumerView, written: Mapping[str, WrittenThrough]) -> None:
+        self.watchdog = watchdog
+        self.interval = min(15.0, watchdog.timeout / 4)
+        self.guard = LoopGuard(watchdog.timeout + 2 * self.interval, exit_blocked)
+        self._consumer = consumer
+        self._written = written
+
+    async def run(self) -> None:
+        self.guard.beat()
+        if self._consumer.busy():
+            self.watchdog.reassigned()  # restoring state or moving partitions is not a stall
+            return
+        ends = await self._consumer.ends()
+        if ends is None:
+            log.warning("stall check: the consumer did not report its partitions' end offsets within 10 s")
+            return
+        await self._mark_written()
+        committed = self._consumer.committed(ends)
+        for (topic, partition), high in ends.items():  # fresh while a batch cannot finish
+            metrics.CONSUMER_LAG.labels(topic, str(partition)).set(max(high - committed[(topic, partition)], 0))
+        waiting = self.watchdog.stalled(ends, committed)
+        timeout = self.watchdog.timeout
+        if waiting:
+            print_tasks()
+            exit_without_ack(WorkerStalledError(f"{waiting} messages waiting, no offsets committed for {timeout:g}s"))
+        behind = self.watchdog.commits_behind(committed)
+        if behind:
+            where = ", ".join(f"{topic}:{partition} by {n}" for (topic, partition), n in sorted(behind.items()))
+            exit_without_ack(
+                WorkerStalledError(
+                    f"committed offsets stayed behind finished work for {timeout:g}s ({where}); "
+                    "a restart commits again from the warehouse's marks"
+                )
+            )
+
+    async def _mark_written(self) -> None:
+        for topic, processor in self._written.items():
+            try:
+                self._consumer.mark_written(await processor.written_through(topic))
+            except Exception as exc:  # noqa: BLE001 - the warehouse may be down; the next check tries again
+                log.warning("stall check: could not read how far %s is written: %s", topic, exc)
+
+
+async def or_exit(work: Awaitable[None], stop_retrying: Callable[[], None]) -> None:
+    """Finish the batch even if the agent is cancelled mid-way (a stop), or exit without acking it.
+
+    Faust acks a ``take_events`` batch when the loop body is left, cancellation included, so a
+    body cancelled during its insert would have its offsets committed with no rows written. A
+    batch whose insert is failing is not retried through a stop: the worker exits (75) unacked.
+    """
+    task = asyncio.ensure_future(work)
+    try:
+        await asyncio.shield(task)
+    except asyncio.CancelledError:
+        stop_retrying()
+        await _finish(task)
+        raise
+    except Exception as exc:  # noqa: BLE001 - any failure must stop the batch being acked
+        exit_without_ack(exc)
+
+
+async def _finish(task: asyncio.Future[None]) -> None:
+    try:
+        await task
+    except Exception as exc:  # noqa: BLE001 - as above
+        exit_without_ack(exc)
+
+
+def exit_without_ack(exc: Exception) -> None:
+    """Exit at once: leaving the loop body any other way would ack the batch. Faust would
+    restart a crashed agent and carry on past the batch, so even a bug must end the process."""
+    if isinstance(exc, WarehouseUnavailableError | InvalidInputFloodError | WorkerStalledError):
+        log.critical("stopping the worker without acking the batch: %s", exc)
+    else:
+        log.critical("stopping the worker without acking the batch: unexpected error", exc_info=exc)
+    logging.shutdown()
+    os._exit(exit_code(exc))
+
+
+def exit_code(exc: Exception) -> int:
+    if isinstance(exc, InvalidInputFloodError):
+        return EX_DATAERR
+    if isinstance(exc, WarehouseUnavailableError | WorkerStalledError):
+        return EX_TEMPFAIL
+    return EX_SOFTWARE
+
+
+def print_tasks() -> None:
+    """Where every coroutine waits, to stderr: what a stall waited on, for the log."""
+    log.critical("no progress: the stacks of the event loop's tasks follow")
+    for task in asyncio.all_tasks():
+        task.print_stack(limit=12, file=sys.stderr)
+    sys.stderr.flush()
+
+
+def exit_blocked(silent: float) -> None:
+    """From the guard's thread: say where every thread is, then exit for a restart."""
+    log.critical("stopping the worker: the event loop ran no stall check for %.0fs; thread stacks follow", silent)
+    faulthandler.dump_traceback(all_threads=True)
+    logging.shutdown()
+    os._exit(EX_TEMPFAIL)

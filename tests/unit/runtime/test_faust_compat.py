@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path
 
 import faust
 import pytest
@@ -120,3 +121,21 @@ def test_the_written_mark_joins_acknowledged_offsets_past_it(consumer):
     assert consumer._new_offset(tp) is None, "offsets 171 to 1037 were never delivered"  # noqa: SLF001
     consumer.mark_written({("usage", 2): 1037})
     assert consumer._new_offset(tp) == 1078  # noqa: SLF001
+
+
+def test_the_internals_used_are_those_of_the_pinned_faust_release():
+    """A faust-streaming upgrade must be read against this module first: the private names it
+    relies on are checked here, and the version they were read from is pinned."""
+    from importlib.metadata import version
+
+    import faust.streams
+    from faust.transport import consumer as faust_consumer
+
+    from streams.runtime.faust_compat import FAUST_VERSION
+
+    assert version("faust-streaming") == FAUST_VERSION
+    assert hasattr(faust.streams, "_current_event")
+    source = Path(faust_consumer.__file__).read_text(encoding="utf-8")
+    for name in ("_committed_offset", "_acked", "_acked_index", "_gap"):
+        assert f"self.{name} = " in source or f"self.{name}: " in source, name
+    assert "def _new_offset(self, tp: TP)" in source

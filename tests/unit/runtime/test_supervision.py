@@ -1,3 +1,4 @@
+import asyncio
 import threading
 import time
 
@@ -92,3 +93,77 @@ def test_a_reassignment_forgets_what_was_owed():
     dog.processed({P0: 100}, now=0)
     dog.reassigned()
     assert dog.commits_behind({P0: 0}, now=100) == {}
+
+
+class FakeConsumer:
+    """The stall check's view of a consumer: end offsets and committed offsets as given."""
+
+    def __init__(self, ends, committed, busy=False):
+        self._ends, self._committed, self._busy = ends, committed, busy
+        self.marks = []
+
+    def busy(self):
+        return self._busy
+
+    async def ends(self):
+        return self._ends
+
+    def committed(self, partitions):
+        return {p: self._committed.get(p, 0) for p in partitions}
+
+    def mark_written(self, marks):
+        self.marks.append(dict(marks))
+
+
+class Written:
+    async def written_through(self, topic):
+        return {(topic, 0): 41}
+
+
+def run_check(consumer, exits, monkeypatch, now=None, timeout=60.0):
+    from streams.runtime import supervision
+
+    monkeypatch.setattr(supervision, "exit_without_ack", exits.append)
+    monkeypatch.setattr(supervision, "print_tasks", lambda: None)
+    watchdog = StallWatchdog(timeout)
+    check = supervision.StallCheck(watchdog, consumer, {"agent": Written()})
+    return watchdog, check
+
+
+def test_the_stall_check_passes_the_warehouse_marks_to_the_consumer(monkeypatch):
+    exits = []
+    consumer = FakeConsumer({("agent", 0): 50}, {("agent", 0): 10})
+    _, check = run_check(consumer, exits, monkeypatch)
+    asyncio.run(check.run())
+    assert consumer.marks == [{("agent", 0): 41}]
+    assert exits == []
+
+
+def test_the_stall_check_exits_when_commits_stand_still_with_messages_waiting(monkeypatch):
+    exits = []
+    consumer = FakeConsumer({("agent", 0): 50}, {("agent", 0): 10})
+    watchdog, check = run_check(consumer, exits, monkeypatch, timeout=0.0)
+    asyncio.run(check.run())
+    time.sleep(0.01)
+    asyncio.run(check.run())
+    assert [type(e).__name__ for e in exits] == ["WorkerStalledError"]
+    assert "40 messages waiting" in str(exits[0])
+
+
+def test_a_rebalancing_consumer_is_never_a_stall(monkeypatch):
+    exits = []
+    consumer = FakeConsumer({("agent", 0): 50}, {("agent", 0): 10}, busy=True)
+    _, check = run_check(consumer, exits, monkeypatch, timeout=0.0)
+    for _ in range(3):
+        asyncio.run(check.run())
+    assert exits == [] and consumer.marks == []
+
+
+def test_exit_codes_say_whether_a_restart_helps():
+    from streams.runtime.inserter import InvalidInputFloodError, WarehouseUnavailableError
+    from streams.runtime.supervision import EX_DATAERR, EX_SOFTWARE, EX_TEMPFAIL, WorkerStalledError, exit_code
+
+    assert exit_code(WarehouseUnavailableError("down")) == EX_TEMPFAIL
+    assert exit_code(WorkerStalledError("stuck")) == EX_TEMPFAIL
+    assert exit_code(InvalidInputFloodError("bad deploy")) == EX_DATAERR
+    assert exit_code(ValueError("bug")) == EX_SOFTWARE

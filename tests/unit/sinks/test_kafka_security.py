@@ -6,7 +6,7 @@ import pytest
 
 from schemas.settings import KafkaSettings
 from sinks.kafka.security import TlsFilesError, client_options, describe, missing_client_certificate_hint, tls_context
-from streams.app import broker_credentials
+from streams.runtime.tuning import broker_credentials
 
 SCRAM = KafkaSettings(
     bootstrap_servers="k1:9096,k2:9096",

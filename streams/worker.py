@@ -13,11 +13,11 @@ from prometheus_client import start_http_server
 from schemas.settings import Settings
 from sinks.clickhouse.migrate import apply_migrations
 from sinks.clickhouse.warehouse import Warehouse
-from sinks.kafka.client import alerts_topic, ensure_topics, pipeline_topics
+from sinks.kafka.client import alerts_topic, catalog_topic, ensure_topics, pipeline_topics
 from sinks.local_state.seen_events import SeenEventStore
 from streams.app import create_app
 from streams.runtime.broker_log import install_outage_filter
-from streams.runtime.catalog_source import CatalogWatcher
+from streams.runtime.catalog_source import CatalogWatcher, CorrectionsFollower
 from streams.runtime.keys import PseudonymKeyMismatchError, bind_key_to_warehouse, load_pseudonym_key
 
 log = logging.getLogger(__name__)
@@ -60,7 +60,9 @@ def run_worker(settings: Settings) -> None:
     seen = SeenEventStore(settings.worker.data_dir / "seen-events")
     catalog = CatalogWatcher(settings.catalog.overrides_file, settings.catalog.reload_check_seconds)
     log.info("catalog %s loaded", catalog.matcher.catalog.version)
-    app = create_app(settings, key, warehouse, seen, catalog)
+    corrections = CorrectionsFollower(settings.kafka, catalog_topic(settings.catalog.topic, settings.kafka), catalog)
+    _run_once(corrections.catch_up())  # all published corrections, before the first event is named
+    app = create_app(settings, key, warehouse, seen, catalog, corrections)
     quiet_payload_loggers()
     install_outage_filter()
     try:

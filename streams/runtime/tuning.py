@@ -1,0 +1,51 @@
+"""How the Faust app is configured from settings: brokers, credentials, batching and commits."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import faust
+
+from schemas.settings import KafkaSettings, Settings
+from sinks.kafka.security import tls_context
+
+
+def broker_urls(bootstrap_servers: str) -> list[str]:
+    return [f"kafka://{server.strip()}" for server in bootstrap_servers.split(",") if server.strip()]
+
+
+def broker_credentials(kafka: KafkaSettings) -> faust.auth.Credentials | None:
+    """Faust's form of the security settings; it hands them to every consumer and producer it makes."""
+    context = tls_context(kafka)
+    if kafka.uses_sasl:
+        return faust.SASLCredentials(
+            username=kafka.sasl_username,
+            password=kafka.sasl_password.get_secret_value(),
+            mechanism=kafka.sasl_mechanism,
+            ssl_context=context,
+        )
+    return faust.SSLCredentials(context) if context else None
+
+
+def app_options(settings: Settings) -> dict[str, Any]:
+    """Keyword arguments of ``faust.App``. Commits follow ``commit_interval_seconds`` rather than a
+    message count (``commit_every`` is set past four batches); the stream buffer holds two batches;
+    the producer waits for every in-sync replica, so an acknowledged dead letter is durable."""
+    worker = settings.worker
+    return {
+        "broker": broker_urls(settings.kafka.bootstrap_servers),
+        "broker_credentials": broker_credentials(settings.kafka),
+        "datadir": str(worker.data_dir),
+        "store": "rocksdb://",
+        "web_enabled": False,
+        "topic_partitions": settings.kafka.topic_partitions,
+        "topic_replication_factor": settings.kafka.replication_factor,
+        "broker_commit_interval": worker.commit_interval_seconds,
+        "broker_commit_every": max(worker.batch_max_messages * 4, 10_000),
+        "broker_session_timeout": worker.session_timeout_seconds,
+        "broker_heartbeat_interval": min(3.0, worker.session_timeout_seconds / 3),
+        "stream_buffer_maxsize": max(worker.batch_max_messages * 2, 4096),
+        "consumer_auto_offset_reset": "earliest",
+        "producer_acks": -1,
+        "producer_max_request_size": settings.kafka.max_message_bytes,
+    }
