@@ -8,6 +8,11 @@ from datetime import datetime
 
 from schemas.usage import UsageEvent
 
+# A topic and one of its partitions: where offsets, progress marks and invalid ratios are kept.
+SourcePartition = tuple[str, int]
+# An event counted once: its event-time day and its id, as the seen-events store keeps it.
+SeenKey = tuple[int, str]
+
 
 @dataclass(frozen=True, slots=True)
 class SourceRecord:

@@ -15,10 +15,12 @@ from typing import Any
 
 from clickhouse_connect.driver.client import Client
 
+from schemas.moments import EPOCH, as_utc
+from sinks.clickhouse import queries
+
 # Inserts that were running while the previous refresh read its marks may commit with an
 # earlier write time; looking back this far past the mark catches them.
 OVERLAP = timedelta(seconds=30)
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _COLUMNS = (
     "pool_id",
     "minute",
@@ -33,20 +35,6 @@ _COLUMNS = (
     "running_devices",
     "active_devices",
 )
-_STAMPS = """
-SELECT
-    (SELECT max(written_at) FROM usage_session_versions),
-    (SELECT max(inserted_at) FROM product_usage_1m_parts),
-    (SELECT max(updated_at) FROM license_pools),
-    (SELECT max(recorded_at) FROM catalog_products)
-"""
-_DIRTY = """
-SELECT least(
-    ifNull((SELECT minOrNull(started_at) FROM usage_session_versions WHERE written_at > {since:DateTime64(3)}),
-           toDateTime64('2106-01-01 00:00:00', 3, 'UTC')),
-    ifNull((SELECT minOrNull(minute) FROM product_usage_1m_parts WHERE inserted_at > {since:DateTime64(3)}),
-           toDateTime64('2106-01-01 00:00:00', 3, 'UTC')))
-"""
 
 
 class PoolUsageMaterializer:
@@ -56,42 +44,38 @@ class PoolUsageMaterializer:
 
     def refresh(self, client: Client) -> int:
         """Bring ``pool_usage_1m`` up to date; returns the number of minute rows written."""
-        sessions_at, parts_at, pools_at, catalog_at = client.query(_STAMPS).result_rows[0]
+        sessions_at, parts_at, pools_at, catalog_at = client.query(queries.load("pool_usage_stamps")).result_rows[0]
         reference = (pools_at, catalog_at)
-        since = _EPOCH if self._since is None or reference != self._reference else self._since - OVERLAP
-        start = _utc(client.query(_DIRTY, parameters={"since": since}).result_rows[0][0])
+        since = EPOCH if self._since is None or reference != self._reference else self._since - OVERLAP
+        start = _utc_or_epoch(
+            client.query(queries.load("pool_usage_dirty_from"), parameters={"since": since}).result_rows[0][0]
+        )
         written = 0
         if start.year < 2100:
             start = start.replace(second=0, microsecond=0)
-            end_row = client.query("SELECT max(ended_at) FROM usage_session_versions").result_rows[0][0]
-            end = max(_utc(end_row), start) + timedelta(minutes=2)
+            end_row = client.query(queries.load("pool_usage_last_session_end")).result_rows[0][0]
+            end = max(_utc_or_epoch(end_row), start) + timedelta(minutes=2)
             written = self._recompute(client, start, end.replace(second=0, microsecond=0))
-        self._since = max(_utc(sessions_at), _utc(parts_at))
+        self._since = max(_utc_or_epoch(sessions_at), _utc_or_epoch(parts_at))
         self._reference = reference
         return written
 
     def _recompute(self, client: Client, start: datetime, end: datetime) -> int:
         window = {"start": start.replace(tzinfo=None), "end": end.replace(tzinfo=None)}
-        fresh = client.query(
-            f"SELECT {', '.join(_COLUMNS)} FROM pool_usage_1m_compute(from_minute = {{start:DateTime}}, "  # noqa: S608
-            "to_minute = {end:DateTime})",
-            parameters=window,
-        ).result_rows
-        held = client.query(
-            "SELECT pool_id, minute, pool_name, license_model, seats FROM pool_usage_1m "
-            "WHERE minute >= {start:DateTime} AND minute < {end:DateTime}",
-            parameters=window,
-        ).result_rows
+        fresh = client.query(queries.load("pool_usage_compute"), parameters=window).result_rows
+        held = client.query(queries.load("pool_usage_held"), parameters=window).result_rows
         computed_at = datetime.now(UTC)
-        keys = {(row[0], _utc(row[1])) for row in fresh}
+        keys = {(row[0], _utc_or_epoch(row[1])) for row in fresh}
         rows = [[*row, computed_at] for row in fresh]
-        rows += [[*row, 0, 0, 0, 0, 0, 0, 0, computed_at] for row in held if (row[0], _utc(row[1])) not in keys]
+        rows += [
+            [*row, 0, 0, 0, 0, 0, 0, 0, computed_at] for row in held if (row[0], _utc_or_epoch(row[1])) not in keys
+        ]
         if rows:
             client.insert("pool_usage_1m_versions", rows, column_names=[*_COLUMNS, "computed_at"])
         return len(rows)
 
 
-def _utc(moment: Any) -> datetime:
+def _utc_or_epoch(moment: Any) -> datetime:
     if not isinstance(moment, datetime):
-        return _EPOCH
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+        return EPOCH
+    return as_utc(moment)

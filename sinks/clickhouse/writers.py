@@ -10,10 +10,9 @@ from typing import Any
 from clickhouse_connect.driver.client import Client
 
 from schemas.alerts import Alert, AlertRule, AlertState, SubjectKind
-from schemas.records import Arrival, CatalogProductRow, DeadLetter, ProductMinuteRollup, SessionRow
+from schemas.moments import as_utc
+from schemas.records import Arrival, CatalogProductRow, DeadLetter, ProductMinuteRollup, SessionRow, SourcePartition
 from schemas.usage import AgentHealth
-
-SourcePartition = tuple[str, int]
 
 
 class ProductUsageWriter:
@@ -285,18 +284,14 @@ class AlertWriter:
             "updated_at FROM alerts FINAL WHERE state = 'open'"
         )
         return [
-            Alert(r[0], AlertRule(r[1]), SubjectKind(r[2]), r[3], AlertState(r[4]), _utc(r[5]), None, float(r[7]),
-                  float(r[8]), r[9], _utc(r[10]))
+            Alert(r[0], AlertRule(r[1]), SubjectKind(r[2]), r[3], AlertState(r[4]), as_utc(r[5]), None, float(r[7]),
+                  float(r[8]), r[9], as_utc(r[10]))
             for r in result.result_rows
         ]  # fmt: skip
 
 
 def _day_start(day: int) -> datetime:
     return datetime(1970, 1, 1, tzinfo=UTC) + timedelta(days=day)
-
-
-def _utc(moment: datetime) -> datetime:
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 class ArrivalWriter:

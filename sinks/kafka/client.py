@@ -19,6 +19,7 @@ from aiokafka.structs import TopicPartition
 
 from schemas.records import SourceRecord
 from schemas.settings import KafkaSettings
+from sinks.kafka.records import source_record, stop_quietly
 from sinks.kafka.security import client_options
 
 COMPACTED = (("cleanup.policy", "compact"), ("max.compaction.lag.ms", str(7 * 86_400_000)))
@@ -130,7 +131,7 @@ async def consumer_group_lag(kafka: KafkaSettings, group_id: str, topic: str) ->
         try:
             ends = await consumer.end_offsets(tps)
         finally:
-            await _stop_quietly(consumer)
+            await stop_quietly(consumer)
         committed = await _committed_offsets(admin, group_id, tps)
         return {tp.partition: ends[tp] - max(committed[tp].offset, 0) if tp in committed else ends[tp] for tp in tps}
     finally:
@@ -173,16 +174,12 @@ async def read_to_end(kafka: KafkaSettings, topic: str) -> list[SourceRecord]:
         while remaining:
             batches = await consumer.getmany(*remaining, timeout_ms=1000)
             for tp, messages in batches.items():
-                records.extend(
-                    SourceRecord(m.topic, m.partition, m.offset, m.value or b"", m.key, tuple(m.headers or ()))
-                    for m in messages
-                    if m.offset < ends[tp]
-                )
+                records.extend(source_record(m) for m in messages if m.offset < ends[tp])
                 if messages and messages[-1].offset >= ends[tp] - 1:
                     remaining.discard(tp)
         return records
     finally:
-        await _stop_quietly(consumer)
+        await stop_quietly(consumer)
 
 
 async def read_offsets(
@@ -213,11 +210,7 @@ async def read_offsets(
         position, moved_at = start, time.monotonic()
         while position < end:
             batches = await consumer.getmany(tp, timeout_ms=500, max_records=chunk)
-            pending.extend(
-                SourceRecord(m.topic, m.partition, m.offset, m.value or b"", m.key, tuple(m.headers or ()))
-                for m in batches.get(tp, [])
-                if start <= m.offset < end
-            )
+            pending.extend(source_record(m) for m in batches.get(tp, []) if start <= m.offset < end)
             while len(pending) >= chunk:
                 yield pending[:chunk]
                 pending = pending[chunk:]
@@ -230,15 +223,4 @@ async def read_offsets(
         if pending:
             yield pending
     finally:
-        await _stop_quietly(consumer)
-
-
-async def _stop_quietly(consumer: Any) -> None:
-    """aiokafka 0.14 without a group can raise CancelledError out of stop() after assign(), from
-    an internal task it cancels itself; only a cancellation of our own task is passed on."""
-    try:
-        await consumer.stop()
-    except asyncio.CancelledError:
-        task = asyncio.current_task()
-        if task is not None and task.cancelling():
-            raise
+        await stop_quietly(consumer)

@@ -14,8 +14,7 @@ from typing import cast
 
 from rocksdict import Options, Rdict
 
-SourcePartition = tuple[str, int]
-SeenKey = tuple[int, str]
+from schemas.records import SeenKey, SourcePartition
 
 _SEP = b"\x00"
 _MARK = b"m"

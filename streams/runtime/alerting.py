@@ -18,7 +18,9 @@ from datetime import UTC, datetime, timedelta
 from clickhouse_connect.driver.client import Client
 
 from schemas.alerts import Alert, AlertRule, AlertState, SubjectKind
+from schemas.moments import as_utc
 from schemas.settings import AlertSettings
+from sinks.clickhouse import queries
 from sinks.clickhouse.pool_usage import PoolUsageMaterializer
 from sinks.clickhouse.warehouse import Warehouse
 from sinks.clickhouse.writers import AlertWriter
@@ -118,12 +120,7 @@ class AlertEvaluator:
         since = now - timedelta(days=self._settings.named_user_window_days)
         users: dict[str, int] = {
             str(pool): int(count)
-            for pool, count in client.query(
-                "SELECT pp.pool_id, uniqExact(s.user_key) FROM usage_sessions AS s "
-                "INNER JOIN pool_products AS pp ON pp.product = s.product "
-                "WHERE s.counts_as_use = 1 AND s.ended_at >= {since:DateTime64(3)} GROUP BY pp.pool_id",
-                parameters={"since": since},
-            ).result_rows
+            for pool, count in client.query(queries.load("alert_named_users"), parameters={"since": since}).result_rows
         }
         return self._level_alerts(
             AlertRule.NAMED_USER_OVERRUN,
@@ -138,10 +135,7 @@ class AlertEvaluator:
         self, client: Client, now: datetime, open_by_subject: dict[tuple[AlertRule, str], Alert]
     ) -> list[Alert]:
         since = now - timedelta(days=self._settings.named_user_window_days)
-        rows = client.query(
-            "SELECT product, users FROM unlicensed_use WHERE last_seen >= {since:DateTime64(3)}",
-            parameters={"since": since},
-        ).result_rows
+        rows = client.query(queries.load("alert_unlicensed"), parameters={"since": since}).result_rows
         levels = {str(product): (float(users), 0.0, str(product)) for product, users in rows}
         for (rule, subject), _ in open_by_subject.items():
             if rule is AlertRule.UNLICENSED_USE and subject not in levels:
@@ -219,20 +213,19 @@ class AlertEvaluator:
 
 
 def _pools(client: Client) -> list[Pool]:
-    rows = client.query("SELECT pool_id, name, license_model, seats FROM license_pools FINAL").result_rows
+    rows = client.query(queries.load("alert_pools")).result_rows
     return [Pool(str(r[0]), str(r[1]), str(r[2]), int(r[3])) for r in rows]
 
 
 def _pool_series(client: Client, start: datetime, until: datetime) -> dict[str, dict[datetime, tuple[float, float]]]:
     """Seats in use (running, active) per pool and minute; the overrun rule reads ``running``."""
     rows = client.query(
-        "SELECT pool_id, minute, running_in_use, active_in_use FROM pool_usage_1m "
-        "WHERE minute >= {start:DateTime} AND minute < {until:DateTime}",
+        queries.load("alert_pool_minutes"),
         parameters={"start": start.replace(tzinfo=None), "until": until.replace(tzinfo=None)},
     ).result_rows
     series: dict[str, dict[datetime, tuple[float, float]]] = defaultdict(dict)
     for pool_id, minute, running, active in rows:
-        series[str(pool_id)][_utc(minute)] = (float(running), float(active or 0))
+        series[str(pool_id)][as_utc(minute)] = (float(running), float(active or 0))
     return series
 
 
@@ -240,24 +233,12 @@ def _arrivals(client: Client, start: datetime, remembered: datetime) -> dict[tup
     """Per subject, the minutes with data since ``start``; a subject silent since before
     ``start`` (but heard from after ``remembered``) gets the minute of its last arrival alone."""
     history: dict[tuple[str, str], list[datetime]] = defaultdict(list)
-    rows = client.query(
-        "SELECT DISTINCT kind, subject, minute FROM source_activity "
-        "WHERE minute >= {start:DateTime64(3)} ORDER BY kind, subject, minute",
-        parameters={"start": start},
-    ).result_rows
+    rows = client.query(queries.load("alert_source_minutes"), parameters={"start": start}).result_rows
     for kind, subject, minute in rows:
-        history[(str(kind), str(subject))].append(_utc(minute))
-    latest = client.query(
-        "SELECT kind, subject, max(seen_at) FROM source_last_seen WHERE seen_at >= {remembered:DateTime64(3)} "
-        "GROUP BY kind, subject",
-        parameters={"remembered": remembered},
-    ).result_rows
+        history[(str(kind), str(subject))].append(as_utc(minute))
+    latest = client.query(queries.load("alert_source_last_seen"), parameters={"remembered": remembered}).result_rows
     for kind, subject, seen_at in latest:
         key = (str(kind), str(subject))
         if key not in history:
-            history[key].append(_utc(seen_at).replace(second=0, microsecond=0))
+            history[key].append(as_utc(seen_at).replace(second=0, microsecond=0))
     return history
-
-
-def _utc(moment: datetime) -> datetime:
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)

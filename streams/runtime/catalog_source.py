@@ -19,7 +19,6 @@ import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import orjson
 import yaml
@@ -33,6 +32,7 @@ from schemas.catalog import Approval, ApprovalFile, Catalog, Override, OverrideF
 from schemas.records import SourceRecord
 from schemas.settings import KafkaSettings
 from sinks.kafka.client import TopicSpec, ensure_topics, read_to_end, topic_partitions
+from sinks.kafka.records import source_record, stop_quietly
 from sinks.kafka.security import client_options
 from streams.pipeline.name.catalog_index import norm_path
 from streams.pipeline.name.fingerprint import Matcher, build_matcher, load_catalog
@@ -273,13 +273,13 @@ class CorrectionsFollower:
             await self._assign_all(consumer)
             while True:
                 batches = await consumer.getmany(timeout_ms=1000)
-                records = [_source_record(m) for messages in batches.values() for m in messages]
+                records = [source_record(m) for messages in batches.values() for m in messages]
                 for record in records:
                     self._next[record.partition] = record.offset + 1
                 if self._state.apply(records):
                     self._hand_over()
         finally:
-            await _stop(consumer)
+            await stop_quietly(consumer)
 
     async def _assign_all(self, consumer: AIOKafkaConsumer) -> None:
         admin = AIOKafkaAdminClient(**client_options(self._kafka))
@@ -312,18 +312,3 @@ def topic_catalog_version(records: Iterable[SourceRecord], topic: str) -> str:
     state = TopicCorrections(topic, frozenset(p.id for p in load_catalog().products))
     state.apply(records)
     return merged_catalog(None, state.overrides).version
-
-
-def _source_record(m: Any) -> SourceRecord:
-    return SourceRecord(m.topic, m.partition, m.offset, m.value or b"", m.key, tuple(m.headers or ()))
-
-
-async def _stop(consumer: AIOKafkaConsumer) -> None:
-    """As ``sinks.kafka.client.read_to_end`` does: aiokafka without a group can raise CancelledError out of
-    stop() after assign(); only a cancellation of our own task is passed on."""
-    try:
-        await consumer.stop()
-    except asyncio.CancelledError:
-        task = asyncio.current_task()
-        if task is not None and task.cancelling():
-            raise

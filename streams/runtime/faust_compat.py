@@ -36,6 +36,7 @@ from faust.transport.drivers import aiokafka as faust_aiokafka
 from faust.types import TP
 
 from schemas.records import SourceRecord
+from sinks.kafka.records import source_record
 from streams.pipeline.sessionize.sessions import state_partition
 
 FAUST_VERSION = "0.15.3"
@@ -205,15 +206,4 @@ class TableSessionStates:
 
 def to_source_record(event: Any) -> SourceRecord:
     """A Faust stream event as the plain record the stages read."""
-    message = event.message
-    headers = message.headers or ()
-    if isinstance(headers, dict):
-        headers = headers.items()
-    return SourceRecord(
-        topic=message.topic,
-        partition=message.partition,
-        offset=message.offset,
-        value=message.value or b"",
-        key=message.key,
-        headers=tuple((str(k), bytes(v or b"")) for k, v in headers),
-    )
+    return source_record(event.message)

@@ -16,8 +16,8 @@ from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Protocol
 
+from schemas.moments import epoch_ms
 from schemas.records import SourceRecord
-from streams.pipeline.aggregate.minutes import epoch_ms
 from streams.pipeline.dead_letters.seal import Sealer, UnsealError
 from streams.pipeline.decode.opening import SourceDecoded
 from streams.pipeline.decode.process_runs import HostRuns, RunUpdate, run_state_keys, track_runs_batch

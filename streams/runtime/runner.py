@@ -28,6 +28,7 @@ from typing import Any, Protocol
 from clickhouse_connect.driver.client import Client
 
 from schemas.catalog import Catalog
+from schemas.moments import epoch_ms
 from schemas.records import DeadLetter, SourceRecord
 from sinks.clickhouse.reference_writers import DirectoryWriter, Versioned
 from sinks.clickhouse.warehouse import Warehouse
@@ -45,7 +46,6 @@ from streams.pipeline.admit.guard import InvalidRatioWindows, check_invalid_rati
 from streams.pipeline.admit.limits import within_row_budget
 from streams.pipeline.admit.progress import OffsetGap, SourcePartition, offset_gaps, unwritten
 from streams.pipeline.admit.pseudonymize import PseudonymKey
-from streams.pipeline.aggregate.minutes import epoch_ms
 from streams.pipeline.batch import (
     BatchPlan,
     BatchRead,

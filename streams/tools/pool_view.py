@@ -3,17 +3,12 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
-from importlib import resources
 
 from clickhouse_connect.driver.client import Client
 from rich.table import Table
 
+from sinks.clickhouse import queries
 from streams.tools.reports import busiest_minute
-
-_SQL = resources.files("sinks.clickhouse.queries").joinpath("license_pools.sql").read_text(encoding="utf-8")
-_ALERTS = resources.files("sinks.clickhouse.queries").joinpath("alerts.sql").read_text(encoding="utf-8")
-_LATEST = "SELECT max(minute) FROM product_usage_1m_parts"
-
 
 MINUTE_WORDS = ("now", "latest", "busiest")
 
@@ -43,14 +38,14 @@ def resolve_minute(client: Client, at: str) -> datetime:
 
 
 def _latest(client: Client) -> datetime | None:
-    rows = client.query(_LATEST).result_rows
+    rows = client.query(queries.load("latest_usage_minute")).result_rows
     return rows[0][0] if rows else None
 
 
 def license_pool_view(client: Client, at: datetime) -> Table | str:
     day_start = at.replace(hour=0, minute=0)
     params = {"at": at.replace(tzinfo=None), "day_start": day_start.replace(tzinfo=None)}
-    result = client.query(_SQL, parameters=params)
+    result = client.query(queries.load("license_pools"), parameters=params)
     if not result.result_rows:
         return (
             "no license pools yet: publish entitlements with `seatmeter import entitlements FILE` "
@@ -82,15 +77,8 @@ def license_pool_view(client: Client, at: datetime) -> Table | str:
     return table
 
 
-_UNLICENSED = """
-SELECT product, vendor, license_model, users, devices, round(active_seconds / 3600, 1) AS active_hours,
-       first_seen, last_seen
-FROM unlicensed_use WHERE last_seen >= {since:DateTime64(3)} ORDER BY users DESC, product
-"""
-
-
 def unlicensed_use(client: Client, since: datetime) -> Table | str:
-    result = client.query(_UNLICENSED, parameters={"since": since})
+    result = client.query(queries.load("unlicensed_use"), parameters={"since": since})
     if not result.result_rows:
         return "no unlicensed use: every licensable product in use is covered by a license pool"
     title = (
@@ -106,7 +94,7 @@ def unlicensed_use(client: Client, since: datetime) -> Table | str:
 def alert_list(client: Client, include_resolved: bool, limit: int = 200) -> Table | str:
     """Alerts as they stand, whoever evaluated them (the leader worker or ``seatmeter alerts evaluate``)."""
     params = {"include_resolved": int(include_resolved), "limit": limit}
-    result = client.query(_ALERTS, parameters=params)
+    result = client.query(queries.load("alerts"), parameters=params)
     if not result.result_rows:
         return "no alerts" if include_resolved else "no open alerts"
     table = Table(*result.column_names, title="Alerts" if include_resolved else "Open alerts")

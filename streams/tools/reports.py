@@ -4,16 +4,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from importlib import resources
 
 from clickhouse_connect.driver.client import Client
 from rich.table import Table
 
 from schemas.catalog import Approval, Catalog, Product, SaasApp
+from sinks.clickhouse import queries
 from streams.pipeline.name.fingerprint import load_catalog
 
-_USERS = resources.files("sinks.clickhouse.queries").joinpath("users_per_minute.sql").read_text(encoding="utf-8")
-_PEAK = f"SELECT minute FROM ({_USERS}) GROUP BY minute ORDER BY sum(users) DESC, minute LIMIT 1"  # noqa: S608
 _ALL_TIME = {"start": datetime(1970, 1, 1), "end": datetime(2105, 12, 31)}
 MEASURES_NOTE = "active: agents measured use; running: osquery saw it running; signed in: SSO sign-ins"
 
@@ -25,7 +23,7 @@ def users_per_minute(client: Client, minutes: int, products: int) -> Table | str
     if peak is None:
         return "the warehouse holds no product usage yet"
     window = {"start": _shift(peak, -(minutes // 2)), "end": _shift(peak, minutes - minutes // 2 - 1)}
-    cells = client.query(_USERS, parameters=window).result_rows
+    cells = client.query(queries.load("users_per_minute"), parameters=window).result_rows
     totals: dict[str, int] = {}
     measures: dict[str, set[str]] = {}
     for _, product, users, names in cells:
@@ -44,7 +42,7 @@ def users_per_minute(client: Client, minutes: int, products: int) -> Table | str
 
 def busiest_minute(client: Client) -> datetime | None:
     """The minute with the most users, each source counted by its best measure."""
-    rows = client.query(_PEAK, parameters=_ALL_TIME).result_rows
+    rows = client.query(queries.load("busiest_minute"), parameters=_ALL_TIME).result_rows
     return rows[0][0] if rows else None
 
 
@@ -62,9 +60,6 @@ class ApprovalRules:
     exempt_license_models: tuple[str, ...] = ("free", "open_source")
 
 
-_LIVE_POOLS = "SELECT count() FROM license_pools FINAL WHERE is_deleted = 0"
-
-
 def shadow_it(client: Client, since: datetime, rules: ApprovalRules | None = None) -> Table | str:
     """Unknown executables, and known products nobody licensed or approved, in use since ``since``.
 
@@ -74,9 +69,9 @@ def shadow_it(client: Client, since: datetime, rules: ApprovalRules | None = Non
     best measure its sources have, named in the ``measure`` column.
     """
     rules = rules or ApprovalRules(load_catalog())
-    judge = bool(rules.approved) or client.query(_LIVE_POOLS).result_rows[0][0] > 0
-    sql = resources.files("sinks.clickhouse.queries").joinpath("shadow_it.sql").read_text()
-    result = client.query(sql, parameters={"since": since, "judge_unapproved": judge, **_approval_parameters(rules)})
+    judge = bool(rules.approved) or client.query(queries.load("live_pool_count")).result_rows[0][0] > 0
+    parameters = {"since": since, "judge_unapproved": judge, **_approval_parameters(rules)}
+    result = client.query(queries.load("shadow_it"), parameters=parameters)
     if not result.result_rows:
         return _no_shadow_it(since, judge)
     scope = "unknown executables, uncatalogued and unapproved software" if judge else (

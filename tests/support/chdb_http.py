@@ -9,57 +9,44 @@ old for clickhouse-connect), and the project's production code talks to ClickHou
 through clickhouse-connect's ``http(s)://`` client. chDB embeds the real ClickHouse
 engine in-process, so this module puts a small HTTP front end in front of it. The
 real, unmodified clickhouse-connect HTTP client can then be exercised end to end --
-connect handshake, Native-format queries and inserts, compression, settings, query
-parameters, sessions and error handling -- over real HTTP on the loopback interface,
-against the real ClickHouse engine (SQL parsing, MergeTree, materialized views,
-aggregate states, type serialization are all ClickHouse's own code).
+connect handshake, Native-format queries and inserts, settings, query parameters and
+error handling -- over real HTTP on the loopback interface, against the real ClickHouse
+engine (SQL parsing, MergeTree, materialized views, aggregate states, type serialization
+are all ClickHouse's own code).
 
 Everything between the socket and the engine is a stand-in written for tests: it
-implements the parts of the HTTP interface that clickhouse-connect 1.12 uses and
-refuses clearly (with a ClickHouse-style error) what it does not implement.
+implements what clickhouse-connect 1.12 sends as ``sinks/clickhouse/warehouse.py``
+configures it (Basic auth, ``compress=False``, a session id per client) and refuses
+clearly, with a ClickHouse-style error, what it does not implement.
 
 Supported
-    * ``GET /ping`` and ``GET /`` (no query) answer ``Ok.\\n``; ``/replicas_status``
-      answers ``Ok.\\n``.
-    * Queries in the POST body, the ``query`` URL parameter, or both (ClickHouse's
-      rule: ``query`` param + newline + body, which is how INSERT data arrives), and
-      ``multipart/form-data`` text fields (clickhouse-connect switches to form encoding
-      for long bind parameters).
-    * Output format: the query's ``FORMAT`` clause, else ``default_format``, else
-      TabSeparated; ``X-ClickHouse-Format``/``-Timezone``/``-Query-Id``/``-Summary``
-      response headers.
-    * Bind parameters ``param_<name>``.
-    * Settings passed as URL parameters are applied to the engine for that request
-      only (``SET`` on the request's connection); unknown settings are rejected by the
-      engine with UNKNOWN_SETTING, as a real server does. HTTP-transport parameters
-      (``session_id``, ``query_id``, ``wait_end_of_query``, ``client_protocol_version``,
-      progress headers, ...) are consumed here and not sent to the engine.
-    * ``database`` parameter (``USE`` for the request).
-    * Sessions (``session_id``, ``session_timeout``, ``session_check``): each session
-      gets its own chDB connection, so ``SET``/``USE``/temporary tables persist within
-      a session exactly as chDB keeps them per connection; concurrent use of one
-      session is refused with SESSION_IS_LOCKED. Requests without a session run on a
-      fresh connection that is closed afterwards. GET requests without a session run
-      with ``readonly=2`` as on a real server.
-    * Request bodies with ``Transfer-Encoding: chunked`` and ``Content-Encoding``
-      gzip, deflate, zstd, lz4 (frame format, as ClickHouse uses) and br when the
-      Python module for it is importable; compressed responses when
-      ``enable_http_compression`` is on (chDB's engine default is 1, which the
-      client discovers from ``system.settings``) and ``Accept-Encoding`` names one of
-      those.
-    * Basic auth, ``X-ClickHouse-User``/``X-ClickHouse-Key`` headers and
-      ``user``/``password`` URL parameters, checked against one configured user;
-      failures answer code 516 AUTHENTICATION_FAILED.
-    * Errors: HTTP status from ClickHouse's own exceptionCodeToHTTPStatus mapping
-      (so most engine errors are 400/404/500), a ``Code: N. DB::Exception: ...``
-      body and the ``X-ClickHouse-Exception-Code`` header.
+    * ``GET /ping`` answers ``Ok.\\n``.
+    * ``POST /`` with the query in the body, in the ``query`` URL parameter, or both
+      (ClickHouse's rule: ``query`` param + newline + body), as a plain or chunked body,
+      and ``multipart/form-data`` text fields (clickhouse-connect switches to form
+      encoding for bind parameters longer than 4 KB).
+    * Output format: the query's ``FORMAT`` clause, else TabSeparated;
+      ``X-ClickHouse-Format``/``-Timezone``/``-Query-Id``/``-Summary`` response headers.
+    * Bind parameters ``param_<name>``; settings passed as URL parameters, applied to the
+      engine for that request only (unknown ones fail with the engine's UNKNOWN_SETTING);
+      the ``database`` parameter. HTTP-level parameters (``session_id``, ``query_id``,
+      ``wait_end_of_query``, ``client_protocol_version``, progress headers, ...) are
+      consumed here and not sent to the engine.
+    * Sessions: ``session_id`` is recorded and a session used by two requests at once is
+      refused with SESSION_IS_LOCKED, as on a server. Every request runs on a fresh chDB
+      connection, so nothing a request sets outlives it.
+    * Basic auth against one configured user; failures answer 516 AUTHENTICATION_FAILED.
+    * Errors: HTTP status from ClickHouse's own exceptionCodeToHTTPStatus mapping (the
+      client retries 503s), a ``Code: N. DB::Exception: ...`` body and the
+      ``X-ClickHouse-Exception-Code`` header.
 
-Not supported (refused or ignored, never emulated)
-    * TLS (plain ``http`` only), JWT/bearer tokens, SSL client certificates, roles,
-      quotas, users other than the one configured.
-    * ClickHouse's own compressed HTTP framing (``compress=1``/``decompress=1``):
-      refused with NOT_IMPLEMENTED.
-    * External data (file parts in multipart requests): refused with NOT_IMPLEMENTED.
+Not supported (refused, never emulated)
+    * Compression of either kind (``Content-Encoding`` bodies, ``compress=1``): answers
+      come uncompressed, as to a client that accepts only ``identity``.
+    * Session state: ``SET`` and ``USE`` in a session are refused, and a temporary table
+      does not outlive its request.
+    * GET queries, TLS, other authentication schemes, users other than the one
+      configured, external data.
     * ``client_protocol_version`` is ignored, so clickhouse-connect's probe falls back
       to protocol version 0 (Native blocks without BlockInfo), which the client
       supports. At protocol 0 ClickHouse's Native writer (here the engine's own) sends
@@ -67,52 +54,37 @@ Not supported (refused or ignored, never emulated)
       client without a protocol version -- so the client decodes them in the server
       timezone (UTC here); the instants are exact, and DateTime64 keeps its timezone.
     * Results are produced in full before the response starts (as with
-      ``wait_end_of_query=1``); there is no streaming, no progress headers, no
-      mid-stream exception tag, no query cancellation on disconnect, no
-      ``max_execution_time`` kill from the HTTP side (the engine's own limits apply).
-    * ``result_rows``/``result_bytes`` in the summary are always 0.
+      ``wait_end_of_query=1``); no streaming, progress headers or cancellation.
 
 Engine limits (chDB 4.4 / engine 26.9, found by testing):
     * One chDB engine per process, bound to one data path. Any number of connections
-      to that same path may be open at once (each is its own session), but opening a
-      different path -- including ``:memory:``, which ``chdb.query()`` and
-      ``chdb.session.Session()`` without a path use -- fails with BAD_ARGUMENTS
+      to that same path may be open at once, but opening a different path -- including
+      ``:memory:``, which ``chdb.query()`` uses -- fails with BAD_ARGUMENTS
       ("EmbeddedServer already initialized with path ...") while any connection to the
-      first path is open. Once every connection is closed, another path can be opened
-      in the same process. So: one running ChdbHttpServer per process at a time, no
-      other chDB use in the process while it runs, and ``stop()`` before the next one
-      starts with a different path.
-    * A second connection to the same path works while the engine is open, so two
-      fixtures on the same path can even run side by side (they share the data).
-    * Each engine start/stop cycle (one per fixture start/stop, same path or not) leaves
-      about 5 idle native chDB threads and a few MB of RSS behind in the process; these
-      are chDB's, not this fixture's (stop() joins every Python thread it started).
-      A suite that starts a few hundred fixtures should expect that growth.
-    * Engine calls are serialized with one lock; the fixture handles requests on
-      threads but executes them one at a time.
-
-Session caveats: per-request URL settings and ``database`` are undone after each
-request in a session (snapshot and restore), except when the request is itself a
-``SET``/``USE`` statement; ``readonly=2`` for GET is applied only outside sessions.
+      first path is open. So: one running ChdbHttpServer per process at a time, no other
+      chDB use in the process while it runs, and ``stop()`` before the next one starts
+      with a different path.
+    * Each engine start/stop cycle leaves about 5 idle native chDB threads and a few MB
+      of RSS behind in the process; these are chDB's, not this fixture's (stop() joins
+      every Python thread it started).
+    * Engine calls are serialized with one lock; requests are handled on threads but
+      executed one at a time.
 """
 
 from __future__ import annotations
 
 import base64
 import contextlib
-import gzip
 import hmac
 import json
 import logging
 import os
 import re
 import socket
-import sys
 import tempfile
 import threading
 import time
 import uuid
-import zlib
 from collections import deque
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -125,25 +97,6 @@ from urllib.parse import parse_qsl, quote, urlsplit
 
 import chdb
 
-_lz4_frame: Any
-_zstd: Any
-_brotli: Any
-try:
-    import lz4.frame as _lz4_frame  # type: ignore[import-untyped,no-redef,unused-ignore]
-except ImportError:  # pragma: no cover - depends on the environment
-    _lz4_frame = None
-try:
-    if sys.version_info >= (3, 14):
-        from compression import zstd as _zstd  # type: ignore[import-not-found,no-redef,unused-ignore]
-    else:
-        from backports import zstd as _zstd  # type: ignore[import-not-found,no-redef,unused-ignore]
-except ImportError:  # pragma: no cover - depends on the environment
-    _zstd = None
-try:
-    import brotli as _brotli  # type: ignore[import-not-found,no-redef,unused-ignore]
-except ImportError:  # pragma: no cover - depends on the environment
-    _brotli = None
-
 __all__ = ["ChdbHttpServer", "RequestRecord"]
 
 logger = logging.getLogger(__name__)
@@ -155,10 +108,7 @@ DISPLAY_NAME = "chdb-http-test-fixture"
 SYNTAX_ERROR = 62
 NOT_IMPLEMENTED = 48
 UNKNOWN_SETTING = 115
-CANNOT_DECOMPRESS = 271
-SESSION_NOT_FOUND = 372
 SESSION_IS_LOCKED = 373
-INVALID_SESSION_TIMEOUT = 374
 AUTHENTICATION_FAILED = 516
 STD_EXCEPTION = 1001
 
@@ -166,102 +116,70 @@ _ERROR_NAMES = {
     SYNTAX_ERROR: "SYNTAX_ERROR",
     NOT_IMPLEMENTED: "NOT_IMPLEMENTED",
     UNKNOWN_SETTING: "UNKNOWN_SETTING",
-    CANNOT_DECOMPRESS: "CANNOT_DECOMPRESS",
-    SESSION_NOT_FOUND: "SESSION_NOT_FOUND",
     SESSION_IS_LOCKED: "SESSION_IS_LOCKED",
-    INVALID_SESSION_TIMEOUT: "INVALID_SESSION_TIMEOUT",
     AUTHENTICATION_FAILED: "AUTHENTICATION_FAILED",
     STD_EXCEPTION: "STD_EXCEPTION",
 }
 
-# src/Server/HTTP/exceptionCodeToHTTPStatus.cpp, by code number.
-_HTTP_STATUS_BY_CODE: dict[int, int] = {}
-for _status, _codes in (
-    (401, (194,)),  # REQUIRED_PASSWORD
-    (
-        403,
-        (192, 193, 516, 512, 497),
-    ),  # UNKNOWN_USER WRONG_PASSWORD AUTHENTICATION_FAILED SET_NON_GRANTED_ROLE ACCESS_DENIED
-    (
-        400,
-        # BAD_ARGUMENTS CANNOT_COMPILE_REGEXP CANNOT_PARSE_* DUPLICATE_COLUMN ILLEGAL_COLUMN
-        # UNKNOWN_ELEMENT_IN_AST UNKNOWN_TYPE_OF_AST_NODE THERE_IS_NO_COLUMN TOO_DEEP_AST
-        # TOO_BIG_AST UNEXPECTED_AST_STRUCTURE SYNTAX_ERROR INCORRECT_DATA TYPE_MISMATCH
-        # VALUE_IS_OUT_OF_RANGE_OF_DATA_TYPE
+# src/Server/HTTP/exceptionCodeToHTTPStatus.cpp, by code number; any other code is 500.
+_HTTP_STATUS_BY_CODE = {
+    code: status
+    for status, codes in (
+        (401, (194,)),  # REQUIRED_PASSWORD
+        (403, (192, 193, 516, 512, 497)),  # UNKNOWN_USER WRONG_PASSWORD AUTHENTICATION_FAILED ... ACCESS_DENIED
+        # BAD_ARGUMENTS, CANNOT_PARSE_*, SYNTAX_ERROR, TYPE_MISMATCH and the rest of the client's mistakes
         (
-            36,
-            427,
-            6,
-            25,
-            26,
-            38,
-            41,
-            72,
-            441,
-            675,
-            676,
-            27,
-            376,
-            15,
-            44,
-            37,
-            123,
-            8,
-            167,
-            168,
-            223,
-            62,
-            117,
-            53,
-            321,
+            400,
+            (
+                36,
+                427,
+                6,
+                25,
+                26,
+                38,
+                41,
+                72,
+                441,
+                675,
+                676,
+                27,
+                376,
+                15,
+                44,
+                37,
+                123,
+                8,
+                167,
+                168,
+                223,
+                62,
+                117,
+                53,
+                321,
+            ),
         ),
-    ),
-    (
-        404,
-        # UNKNOWN_TABLE UNKNOWN_FUNCTION UNKNOWN_IDENTIFIER UNKNOWN_TYPE UNKNOWN_STORAGE
-        # UNKNOWN_DATABASE UNKNOWN_SETTING UNKNOWN_DIRECTION_OF_SORTING
-        # UNKNOWN_AGGREGATE_FUNCTION UNKNOWN_FORMAT UNKNOWN_DATABASE_ENGINE
-        # UNKNOWN_TYPE_OF_QUERY UNKNOWN_ROLE
-        (60, 46, 47, 50, 56, 81, 115, 152, 63, 73, 336, 78, 511),
-    ),
-    (413, (229,)),  # QUERY_IS_TOO_LARGE
-    (501, (48,)),  # NOT_IMPLEMENTED
-    (503, (209, 76, 439)),  # SOCKET_TIMEOUT CANNOT_OPEN_FILE CANNOT_SCHEDULE_TASK
-    (411, (381,)),  # HTTP_LENGTH_REQUIRED
-    (408, (159,)),  # TIMEOUT_EXCEEDED
-    (415, (779,)),  # UNSUPPORTED_MEDIA_TYPE
-):
-    for _code in _codes:
-        _HTTP_STATUS_BY_CODE[_code] = _status
+        # UNKNOWN_TABLE, UNKNOWN_FUNCTION, UNKNOWN_IDENTIFIER, UNKNOWN_SETTING and the other UNKNOWN_*
+        (404, (60, 46, 47, 50, 56, 81, 115, 152, 63, 73, 336, 78, 511)),
+        (413, (229,)),  # QUERY_IS_TOO_LARGE
+        (501, (48,)),  # NOT_IMPLEMENTED
+        (503, (209, 76, 439)),  # SOCKET_TIMEOUT CANNOT_OPEN_FILE CANNOT_SCHEDULE_TASK
+        (408, (159,)),  # TIMEOUT_EXCEEDED
+    )
+    for code in codes
+}
 
 # URL parameters that belong to the HTTP layer, not to the engine's settings.
 _TRANSPORT_PARAMS = frozenset(
     {
         "query",
         "database",
-        "default_format",
-        "user",
-        "password",
-        "quota_key",
         "session_id",
-        "session_timeout",
-        "session_check",
         "query_id",
-        "compress",
-        "decompress",
-        "buffer_size",
         "wait_end_of_query",
         "client_protocol_version",
-        "role",
         "send_progress_in_http_headers",
         "http_headers_progress_interval_ms",
-        "enable_http_compression",
-        "http_zlib_compression_level",
-        "http_native_compression_disable_checksumming_on_decompress",
         "cancel_http_readonly_queries_on_client_close",
-        "add_http_cors_header",
-        "http_response_buffer_size",
-        "http_wait_end_of_query",
     }
 )
 
@@ -274,28 +192,6 @@ _FORMAT_RE = re.compile(r"\bFORMAT\s+([A-Za-z0-9_]+)", re.IGNORECASE)
 _RESULT_KEYWORDS = frozenset(
     {"SELECT", "WITH", "SHOW", "DESC", "DESCRIBE", "EXISTS", "EXPLAIN", "CHECK", "VALUES", "FROM", "TABLE"}
 )
-_BINARY_FORMATS = frozenset(
-    {
-        "native",
-        "rowbinary",
-        "rowbinarywithnames",
-        "rowbinarywithnamesandtypes",
-        "rowbinarywithdefaults",
-        "parquet",
-        "arrow",
-        "arrowstream",
-        "orc",
-        "avro",
-        "protobuf",
-        "protobufsingle",
-        "capnproto",
-        "msgpack",
-        "bsoneachrow",
-        "npy",
-    }
-)
-_DEFAULT_SESSION_TIMEOUT = 60
-_MAX_SESSION_TIMEOUT = 3600
 
 
 class _ClickHouseError(Exception):
@@ -331,18 +227,8 @@ class RequestRecord:
     query: str = ""
     session_id: str | None = None
     settings: dict[str, str] = field(default_factory=dict)
-    request_encoding: str | None = None
-    response_encoding: str | None = None
     status: int = 0
     exception_code: int | None = None
-
-
-@dataclass
-class _Session:
-    conn: Any
-    timeout: int
-    last_used: float
-    busy: bool = False
 
 
 @dataclass
@@ -364,92 +250,6 @@ def _quote_identifier(name: str) -> str:
     return "`" + name.replace("\\", "\\\\").replace("`", "\\`") + "`"
 
 
-def _decode_body(body: bytes, encoding: str | None) -> bytes:
-    enc = (encoding or "").strip().lower()
-    if not body or enc in ("", "identity"):
-        return body
-    try:
-        if enc in ("gzip", "x-gzip"):
-            return gzip.decompress(body)
-        if enc == "deflate":
-            try:
-                return zlib.decompress(body)
-            except zlib.error:
-                return zlib.decompress(body, -zlib.MAX_WBITS)
-        if enc == "zstd" and _zstd is not None:
-            return bytes(_zstd.decompress(body))
-        if enc == "lz4" and _lz4_frame is not None:
-            # clickhouse-connect sends one LZ4 frame per block; decode them all.
-            out = []
-            data = body
-            while data:
-                decompressor = _lz4_frame.LZ4FrameDecompressor()
-                out.append(decompressor.decompress(data))
-                if not decompressor.eof:
-                    raise ValueError("truncated lz4 frame")
-                data = decompressor.unused_data
-            return b"".join(out)
-        if enc == "br" and _brotli is not None:
-            return bytes(_brotli.decompress(body))
-    except Exception as ex:  # noqa: BLE001 - any codec failure is a bad request body
-        raise _ClickHouseError.fixture(CANNOT_DECOMPRESS, f"Cannot decompress {enc} request body: {ex}") from ex
-    raise _ClickHouseError.fixture(
-        NOT_IMPLEMENTED, f"Unsupported Content-Encoding '{encoding}' in the chdb HTTP test fixture"
-    )
-
-
-def _response_encodings() -> list[str]:
-    encodings = []
-    if _lz4_frame is not None:
-        encodings.append("lz4")
-    if _zstd is not None:
-        encodings.append("zstd")
-    if _brotli is not None:
-        encodings.append("br")
-    encodings.extend(["gzip", "deflate"])
-    return encodings
-
-
-def _choose_response_encoding(accept_encoding: str | None) -> str | None:
-    if not accept_encoding:
-        return None
-    supported = _response_encodings()
-    for item in accept_encoding.split(","):
-        name = item.split(";")[0].strip().lower()
-        if name in supported:
-            return name
-    return None
-
-
-def _encode_body(body: bytes, encoding: str) -> bytes:
-    if encoding == "lz4":
-        return bytes(_lz4_frame.compress(body))
-    if encoding == "zstd":
-        return bytes(_zstd.compress(body))
-    if encoding == "br":
-        return bytes(_brotli.compress(body))
-    if encoding == "gzip":
-        return gzip.compress(body)
-    if encoding == "deflate":
-        return zlib.compress(body)
-    raise AssertionError(encoding)
-
-
-def _content_type(fmt: str | None) -> str:
-    if not fmt:
-        return "text/plain; charset=UTF-8"
-    lower = fmt.lower()
-    if lower in _BINARY_FORMATS:
-        return "application/octet-stream"
-    if lower.startswith(("tabseparated", "tsv")):
-        return "text/tab-separated-values; charset=UTF-8"
-    if lower.startswith("csv"):
-        return "text/csv; charset=UTF-8; header=absent"
-    if lower.startswith("json"):
-        return "application/json; charset=UTF-8"
-    return "text/plain; charset=UTF-8"
-
-
 def _leading_keyword(sql: bytes) -> str:
     head = sql[:4096]
     noise = _LEADING_NOISE_RE.match(head)
@@ -458,17 +258,18 @@ def _leading_keyword(sql: bytes) -> str:
     return match.group(0).decode("ascii").upper() if match else ""
 
 
-def _output_format(sql: bytes, keyword: str, default_format: str) -> str | None:
-    """The output format a statement answers in, or None when it has no result set."""
+def _output_format(sql: bytes, keyword: str) -> str | None:
+    """The output format a statement answers in, or None when it has no result set (the client
+    tells an empty result from a statement without one by the format header)."""
     if keyword not in _RESULT_KEYWORDS:
         return None
     found = _FORMAT_RE.findall(sql[-65536:].decode("latin-1"))
-    return found[-1] if found else default_format
+    return found[-1] if found else "TabSeparated"
 
 
-def _sql_for_log(query_param: str, body: bytes, multipart: bool) -> str:
+def _sql_for_log(query_param: str, body: bytes) -> str:
     """The request's SQL for RequestRecord.query, with binary insert data abbreviated."""
-    if multipart or not body:
+    if not body:
         return query_param
     try:
         text = body.decode("utf-8")
@@ -476,10 +277,7 @@ def _sql_for_log(query_param: str, body: bytes, multipart: bool) -> str:
             raise UnicodeDecodeError("utf-8", body, 0, 1, "control characters")
     except UnicodeDecodeError:
         head = _INSERT_HEAD_RE.match(body[:65536].decode("latin-1"))
-        if head:
-            text = f"{head.group(1)}\n<{len(body) - head.end()} bytes of data>"
-        else:
-            text = f"<{len(body)} bytes of binary data>"
+        text = f"{head.group(1)}\n<{len(body) - head.end()} bytes of data>" if head else f"<{len(body)} bytes>"
     else:
         if len(text) > 4000:
             text = text[:4000] + f"... <{len(body)} bytes>"
@@ -512,22 +310,32 @@ def _insert_data_as_file(sql: bytes) -> Iterator[bytes]:
         os.unlink(handle.name)
 
 
-def _parse_multipart(content_type: str, body: bytes) -> tuple[dict[str, str], list[str]]:
+def _form_fields(content_type: str, body: bytes) -> dict[str, str]:
     message = BytesParser(policy=policy.HTTP).parsebytes(
         b"Content-Type: " + content_type.encode("latin-1") + b"\r\n\r\n" + body
     )
     fields: dict[str, str] = {}
-    files: list[str] = []
     for part in message.iter_parts():
-        name = part.get_param("name", header="content-disposition")
-        if part.get_filename() is not None:
-            files.append(str(name))
-            continue
-        payload = part.get_payload(decode=True)
+        name, payload = part.get_param("name", header="content-disposition"), part.get_payload(decode=True)
         if name is not None:
             fields[str(name)] = payload.decode("utf-8") if isinstance(payload, bytes) else ""
+    return fields
 
-    return fields, files
+
+def _summary(result: Any) -> dict[str, str]:
+    if result is None:
+        return {}
+    read_rows = result.rows_read()
+    return {
+        "read_rows": str(read_rows),
+        "read_bytes": str(result.bytes_read()),
+        "written_rows": str(result.rows_written()),
+        "written_bytes": str(result.bytes_written()),
+        "total_rows_to_read": str(read_rows),
+        "result_rows": "0",
+        "result_bytes": "0",
+        "elapsed_ns": str(int(result.elapsed() * 1_000_000_000)),
+    }
 
 
 # --------------------------------------------------------------------------- HTTP layer
@@ -582,26 +390,24 @@ class _Handler(BaseHTTPRequestHandler):
     def do_POST(self) -> None:
         self._dispatch("POST")
 
-    def do_HEAD(self) -> None:
-        self._dispatch("HEAD")
-
     def _read_body(self) -> bytes:
-        if "chunked" in self.headers.get("Transfer-Encoding", "").lower():
-            chunks = []
-            while True:
-                line = self.rfile.readline(65537)
-                if not line:
-                    raise ConnectionError("connection closed inside a chunked body")
-                size = int(line.split(b";", 1)[0].strip(), 16)
-                if size == 0:
-                    while self.rfile.readline(65537) not in (b"\r\n", b"\n", b""):
-                        pass  # trailers
-                    break
-                chunks.append(self.rfile.read(size))
-                self.rfile.readline(65537)  # CRLF after the chunk
-            return b"".join(chunks)
-        length = int(self.headers.get("Content-Length") or 0)
-        return self.rfile.read(length) if length else b""
+        """A Content-Length body, or a chunked one (clickhouse-connect streams inserts)."""
+        if "chunked" not in self.headers.get("Transfer-Encoding", "").lower():
+            length = int(self.headers.get("Content-Length") or 0)
+            return self.rfile.read(length) if length else b""
+        chunks = []
+        while True:
+            line = self.rfile.readline(65537)
+            if not line:
+                raise ConnectionError("connection closed inside a chunked body")
+            size = int(line.split(b";", 1)[0].strip(), 16)
+            if size == 0:
+                break
+            chunks.append(self.rfile.read(size))
+            self.rfile.readline(65537)  # CRLF after the chunk
+        while self.rfile.readline(65537) not in (b"\r\n", b"\n", b""):
+            pass  # trailers
+        return b"".join(chunks)
 
     def _dispatch(self, method: str) -> None:
         try:
@@ -616,8 +422,7 @@ class _Handler(BaseHTTPRequestHandler):
                 self.send_header(name, value)
             self.send_header("Content-Length", str(len(payload)))
             self.end_headers()
-            if method != "HEAD" and payload:
-                self.wfile.write(payload)
+            self.wfile.write(payload)
         except OSError:
             self.close_connection = True
 
@@ -628,11 +433,11 @@ class _Handler(BaseHTTPRequestHandler):
 class ChdbHttpServer:
     """A ClickHouse-HTTP-interface test fixture on 127.0.0.1, backed by chDB at ``path``.
 
-    ``start()`` opens the chDB engine on ``path`` and starts answering on an
-    ephemeral port; ``stop()`` closes every connection, joins every thread it started
-    and closes every chDB connection (after which another path can be opened in the
-    process). Usable as a context manager. See the module docstring for what is and
-    is not implemented.
+    ``start()`` opens the chDB engine on ``path`` and starts answering on an ephemeral
+    port (the same one again after a ``stop()``); ``stop()`` closes every connection,
+    joins every thread it started and closes the engine (after which another path can be
+    opened in the process). Usable as a context manager. See the module docstring for
+    what is and is not implemented.
     """
 
     def __init__(
@@ -650,14 +455,13 @@ class ChdbHttpServer:
         self.server_timezone = "UTC"
         self._engine_lock = threading.Lock()
         self._state_lock = threading.Lock()
-        self._sessions: dict[str, _Session] = {}
+        self._busy_sessions: set[str] = set()
         self._sockets: set[socket.socket] = set()
         self._threads: list[threading.Thread] = []
         self._stopping = False
         self._httpd: _HttpServer | None = None
         self._serve_thread: threading.Thread | None = None
         self._keeper: Any = None
-        self._http_compression_default = False
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -668,14 +472,8 @@ class ChdbHttpServer:
         # whole life; it fails here if another chDB path is open in this process.
         self._keeper = chdb.connect(self.path)  # type: ignore[no-untyped-call]
         try:
-            row = self._keeper.query(
-                "SELECT version(), timezone(), "
-                "(SELECT value FROM system.settings WHERE name = 'enable_http_compression')",
-                "TabSeparated",
-            )
-            version, tz, http_compression = row.bytes().decode().rstrip("\n").split("\t")
-            self.engine_version, self.server_timezone = version, tz
-            self._http_compression_default = http_compression not in ("", "0")
+            row = self._keeper.query("SELECT version(), timezone()", "TabSeparated")
+            self.engine_version, self.server_timezone = row.bytes().decode().rstrip("\n").split("\t")
             self._stopping = False
             self._httpd = _HttpServer(self, (self.host, self._bind_port))
             self._bind_port = self._httpd.server_address[1]
@@ -693,7 +491,7 @@ class ChdbHttpServer:
         return self
 
     def stop(self, timeout: float = 10.0) -> None:
-        """Stop answering, drop client connections, join threads, close chDB connections."""
+        """Stop answering, drop client connections, join threads, close the engine."""
         httpd = self._httpd
         if httpd is None:
             return
@@ -716,14 +514,8 @@ class ChdbHttpServer:
         if self._serve_thread is not None and self._serve_thread.is_alive():
             alive.append(self._serve_thread.name)
         with self._engine_lock:
-            with self._state_lock:
-                sessions = list(self._sessions.values())
-                self._sessions.clear()
-            for session in sessions:
-                session.conn.close()
-            if self._keeper is not None:
-                self._keeper.close()
-                self._keeper = None
+            self._keeper.close()
+            self._keeper = None
         self._httpd = None
         self._serve_thread = None
         with self._state_lock:
@@ -798,96 +590,61 @@ class ChdbHttpServer:
         record = RequestRecord(
             method=method,
             path=split.path,
-            params={k: ("***" if k == "password" else v) for k, v in params.items()},
-            headers={
-                k: ("***" if k.lower() in ("authorization", "x-clickhouse-key") else v) for k, v in headers.items()
-            },
-            request_encoding=headers.get("Content-Encoding"),
+            params=params,
+            headers={k: ("***" if k.lower() == "authorization" else v) for k, v in headers.items()},
         )
-        query_id = params.get("query_id") or str(uuid.uuid4())
-        base_headers = {"X-ClickHouse-Server-Display-Name": DISPLAY_NAME, "X-ClickHouse-Query-Id": query_id}
+        base_headers = {"X-ClickHouse-Query-Id": params.get("query_id") or str(uuid.uuid4())}
         path = split.path.rstrip("/") or "/"
+        if path == "/ping" and method == "GET":
+            return self._finish(record, 200, {"Content-Type": "text/plain; charset=UTF-8"}, b"Ok.\n")
+        if path != "/":
+            return self._finish(record, 404, {"Content-Type": "text/plain"}, f"There is no handle {path}\n".encode())
         try:
-            if path in ("/ping", "/replicas_status") and method in ("GET", "HEAD"):
-                return self._finish(record, 200, {"Content-Type": "text/plain; charset=UTF-8"}, b"Ok.\n")
-            if path != "/":
-                return self._finish(
-                    record,
-                    404,
-                    {"Content-Type": "text/plain; charset=UTF-8"},
-                    b"There is no handle " + path.encode() + b"\n",
-                )
-            if method in ("GET", "HEAD") and "query" not in params:
-                return self._finish(record, 200, {"Content-Type": "text/plain; charset=UTF-8"}, b"Ok.\n")
-            self._authenticate(headers, params)
+            self._authenticate(headers)
             try:
                 result = self._execute(method, params, headers, body, record)
             except _ClickHouseError:
                 raise
             except Exception as ex:  # noqa: BLE001 - a fixture bug must still answer the client
                 logger.exception("chdb http fixture: unexpected failure")
-                raise _ClickHouseError.fixture(
-                    STD_EXCEPTION, f"chdb HTTP test fixture failure: {type(ex).__name__}: {ex}"
-                ) from ex
+                raise _ClickHouseError.fixture(STD_EXCEPTION, f"chdb HTTP test fixture failure: {ex!r}") from ex
         except _ClickHouseError as ex:
             record.exception_code = ex.code
             text = f"{ex.message} (version {self.engine_version or 'unknown'} (chdb http test fixture))\n"
-            err_headers = dict(base_headers)
-            err_headers["X-ClickHouse-Exception-Code"] = str(ex.code)
-            err_headers["Content-Type"] = "text/plain; charset=UTF-8"
+            err_headers = {
+                **base_headers,
+                "X-ClickHouse-Exception-Code": str(ex.code),
+                "Content-Type": "text/plain; charset=UTF-8",
+            }
             return self._finish(record, _HTTP_STATUS_BY_CODE.get(ex.code, 500), err_headers, text.encode())
-
-        out_headers = dict(base_headers)
-        out_headers["X-ClickHouse-Timezone"] = result.timezone
-        out_headers["X-ClickHouse-Summary"] = json.dumps(result.summary, separators=(",", ":"))
-        out_headers["Content-Type"] = _content_type(result.fmt)
+        out_headers = {
+            **base_headers,
+            "X-ClickHouse-Timezone": result.timezone,
+            "X-ClickHouse-Summary": json.dumps(result.summary, separators=(",", ":")),
+            "Content-Type": "application/octet-stream" if result.fmt else "text/plain; charset=UTF-8",
+        }
         if result.fmt:
             out_headers["X-ClickHouse-Format"] = result.fmt
-        payload = result.body
-        compression_param = params.get("enable_http_compression")
-        compression_on = (
-            self._http_compression_default if compression_param is None else compression_param not in ("0", "false")
-        )
-        if payload and compression_on:
-            encoding = _choose_response_encoding(headers.get("Accept-Encoding"))
-            if encoding:
-                payload = _encode_body(payload, encoding)
-                out_headers["Content-Encoding"] = encoding
-                record.response_encoding = encoding
-        return self._finish(record, 200, out_headers, payload)
+        return self._finish(record, 200, out_headers, result.body)
 
     def _finish(
         self, record: RequestRecord, status: int, headers: dict[str, str], payload: bytes
     ) -> tuple[int, dict[str, str], bytes]:
-        headers.setdefault("X-ClickHouse-Server-Display-Name", DISPLAY_NAME)
         headers.setdefault("Keep-Alive", f"timeout={_Handler.timeout}")
         record.status = status
         self.requests.append(record)
         return status, headers, payload
 
-    def _authenticate(self, headers: Message, params: dict[str, str]) -> None:
-        if headers.get("X-ClickHouse-SSL-Certificate-Auth"):
+    def _authenticate(self, headers: Message) -> None:
+        scheme, _, value = headers.get("Authorization", "").partition(" ")
+        if scheme.lower() != "basic":
             raise _ClickHouseError.fixture(
-                AUTHENTICATION_FAILED,
-                "SSL certificate authentication is not supported by the chdb HTTP test fixture",
+                AUTHENTICATION_FAILED, "the chdb HTTP test fixture takes Basic authentication only"
             )
-        user, password = "default", ""
-        auth = headers.get("Authorization")
-        if headers.get("X-ClickHouse-User") is not None:
-            user, password = headers.get("X-ClickHouse-User", ""), headers.get("X-ClickHouse-Key", "")
-        elif auth:
-            scheme, _, value = auth.partition(" ")
-            if scheme.lower() != "basic":
-                raise _ClickHouseError.fixture(
-                    AUTHENTICATION_FAILED,
-                    f"{scheme} authentication is not supported by the chdb HTTP test fixture",
-                )
-            try:
-                user, _, password = base64.b64decode(value.strip()).decode("utf-8").partition(":")
-            except (ValueError, UnicodeDecodeError):
-                raise _ClickHouseError.fixture(AUTHENTICATION_FAILED, "Malformed Basic authorization header") from None
-        elif "user" in params or "password" in params:
-            user, password = params.get("user", "default"), params.get("password", "")
+        try:
+            user, _, password = base64.b64decode(value.strip()).decode("utf-8").partition(":")
+        except (ValueError, UnicodeDecodeError):
+            raise _ClickHouseError.fixture(AUTHENTICATION_FAILED, "Malformed Basic authorization header") from None
         ok = hmac.compare_digest(user.encode(), self.username.encode()) & hmac.compare_digest(
             password.encode(), self.password.encode()
         )
@@ -900,135 +657,69 @@ class ChdbHttpServer:
     def _execute(
         self, method: str, params: dict[str, str], headers: Message, body: bytes, record: RequestRecord
     ) -> _Result:
+        if method != "POST":
+            raise _ClickHouseError.fixture(NOT_IMPLEMENTED, "the chdb HTTP test fixture takes queries by POST only")
+        if headers.get("Content-Encoding", "identity").lower() != "identity" or params.get("compress", "0") != "0":
+            raise _ClickHouseError.fixture(NOT_IMPLEMENTED, "the chdb HTTP test fixture takes no compressed bodies")
         content_type = headers.get("Content-Type", "")
-        multipart = content_type.lower().startswith("multipart/form-data")
-        if multipart:
-            fields, files = _parse_multipart(content_type, body)
-            if files:
-                raise _ClickHouseError.fixture(
-                    NOT_IMPLEMENTED,
-                    f"External data ({', '.join(files)}) is not supported by the chdb HTTP test fixture",
-                )
-            params = {**params, **fields}
-            body = b""
-        else:
-            body = _decode_body(body, headers.get("Content-Encoding"))
-        for flag in ("compress", "decompress"):
-            if params.get(flag, "0") not in ("0", "", "false"):
-                raise _ClickHouseError.fixture(
-                    NOT_IMPLEMENTED,
-                    f"ClickHouse-native HTTP compression ({flag}=1) is not supported by the chdb HTTP "
-                    "test fixture; use Content-Encoding/Accept-Encoding instead",
-                )
-
+        if content_type.lower().startswith("multipart/form-data"):
+            params, body = {**params, **_form_fields(content_type, body)}, b""
         query_param = params.get("query", "")
-        record.query = _sql_for_log(query_param, body, multipart)
-        sql = (
-            (query_param.encode("utf-8") + b"\n" + body)
-            if query_param and body
-            else (query_param.encode("utf-8") or body)
-        )
+        record.query = _sql_for_log(query_param, body)
+        sql = (query_param.encode("utf-8") + b"\n" + body) if query_param and body else (query_param.encode() or body)
         if not sql.strip():
             raise _ClickHouseError.fixture(SYNTAX_ERROR, "Empty query")
-        with _insert_data_as_file(sql) as sql:
-            return self._execute_sql(method, params, sql, record)
+        session_id = record.session_id = params.get("session_id") or None
+        if session_id is not None and _leading_keyword(sql) in ("SET", "USE"):
+            raise _ClickHouseError.fixture(NOT_IMPLEMENTED, "the chdb HTTP test fixture keeps no session state")
+        with self._session(session_id), _insert_data_as_file(sql) as statement:
+            return self._execute_sql(params, statement, record)
 
-    def _execute_sql(self, method: str, params: dict[str, str], sql: bytes, record: RequestRecord) -> _Result:
+    @contextlib.contextmanager
+    def _session(self, session_id: str | None) -> Iterator[None]:
+        """One request at a time per session, as a server allows."""
+        if session_id is None:
+            yield
+            return
+        with self._state_lock:
+            if session_id in self._busy_sessions:
+                raise _ClickHouseError.fixture(
+                    SESSION_IS_LOCKED, f"Session {session_id} is locked by a concurrent client"
+                )
+            self._busy_sessions.add(session_id)
+        try:
+            yield
+        finally:
+            with self._state_lock:
+                self._busy_sessions.discard(session_id)
+
+    def _execute_sql(self, params: dict[str, str], sql: bytes, record: RequestRecord) -> _Result:
         bind_params = {k[len("param_") :]: v for k, v in params.items() if k.startswith("param_")}
         settings = {k: v for k, v in params.items() if k not in _TRANSPORT_PARAMS and not k.startswith("param_")}
         for name in settings:
             if not _SETTING_NAME_RE.match(name):
                 raise _ClickHouseError.fixture(UNKNOWN_SETTING, f"Unknown setting '{name}'")
         record.settings = dict(settings)
-        default_format = params.get("default_format") or "TabSeparated"
-        keyword = _leading_keyword(sql)
-        fmt = _output_format(sql, keyword, default_format)
-        timezone = params.get("session_timezone") or self.server_timezone
-
-        session_id = params.get("session_id") or None
-        record.session_id = session_id
-        if session_id is None:
-            if method == "GET":
-                settings = {"readonly": "2", **settings}
-            result = self._run_fresh(sql, default_format, bind_params, settings, params.get("database"))
-        else:
-            session = self._acquire_session(session_id, params)
+        fmt = _output_format(sql, _leading_keyword(sql))
+        with self._engine_lock:
+            conn = self._connect()
             try:
-                result = self._run_in_session(
-                    session, sql, keyword, default_format, bind_params, settings, params.get("database")
-                )
+                if database := params.get("database"):
+                    self._query(conn, f"USE {_quote_identifier(database)}")
+                if settings:
+                    self._query(conn, "SET " + ", ".join(f"{k} = {_quote_literal(v)}" for k, v in settings.items()))
+                result = self._query(conn, sql, bind_params)
             finally:
-                with self._state_lock:
-                    session.busy = False
-                    session.last_used = time.monotonic()
+                conn.close()
         body_out = result.bytes() if result is not None else b""
         return _Result(
             body=body_out,
-            fmt=fmt or (default_format if body_out else None),
+            fmt=fmt or ("TabSeparated" if body_out else None),
             summary=_summary(result),
-            timezone=timezone,
+            timezone=params.get("session_timezone") or self.server_timezone,
         )
 
     # ------------------------------------------------------------------ engine access
-
-    def _acquire_session(self, session_id: str, params: dict[str, str]) -> _Session:
-        raw_timeout = params.get("session_timeout")
-        try:
-            timeout = _DEFAULT_SESSION_TIMEOUT if raw_timeout in (None, "") else int(raw_timeout)
-        except ValueError:
-            timeout = -1
-        if not 0 <= timeout <= _MAX_SESSION_TIMEOUT:
-            raise _ClickHouseError.fixture(
-                INVALID_SESSION_TIMEOUT,
-                f"Invalid session timeout: '{raw_timeout}', "
-                f"valid values are integers within [0, {_MAX_SESSION_TIMEOUT}]",
-            )
-        now = time.monotonic()
-        with self._state_lock:
-            expired = [
-                sid
-                for sid, s in self._sessions.items()
-                if not s.busy and sid != session_id and now - s.last_used > s.timeout
-            ]
-            stale = [self._sessions.pop(sid) for sid in expired]
-            session = self._sessions.get(session_id)
-            if session is not None and now - session.last_used > session.timeout and not session.busy:
-                stale.append(self._sessions.pop(session_id))
-                session = None
-            if session is not None:
-                if session.busy:
-                    raise _ClickHouseError.fixture(
-                        SESSION_IS_LOCKED, f"Session {session_id} is locked by a concurrent client"
-                    )
-                session.busy = True
-                session.timeout = timeout
-        if stale:
-            with self._engine_lock:
-                for s in stale:
-                    s.conn.close()
-        if session is not None:
-            return session
-        if params.get("session_check", "0") not in ("0", ""):
-            raise _ClickHouseError.fixture(SESSION_NOT_FOUND, f"Session {session_id} not found")
-        with self._engine_lock:
-            conn = self._connect()
-        with self._state_lock:
-            existing = self._sessions.get(session_id)
-            if existing is not None:  # lost a creation race with a concurrent request
-                conn_to_close, session = conn, existing
-                if session.busy:
-                    session = None
-                else:
-                    session.busy = True
-            else:
-                conn_to_close = None
-                session = self._sessions[session_id] = _Session(conn, timeout, time.monotonic(), busy=True)
-        if conn_to_close is not None:
-            with self._engine_lock:
-                conn_to_close.close()
-        if session is None:
-            raise _ClickHouseError.fixture(SESSION_IS_LOCKED, f"Session {session_id} is locked by a concurrent client")
-        return session
 
     def _connect(self) -> Any:
         if self._keeper is None:
@@ -1039,102 +730,8 @@ class ChdbHttpServer:
             raise _ClickHouseError.from_engine(ex) from ex
 
     @staticmethod
-    def _query(conn: Any, sql: str | bytes, fmt: str = "TabSeparated", params: dict[str, str] | None = None) -> Any:
+    def _query(conn: Any, sql: str | bytes, params: dict[str, str] | None = None) -> Any:
         try:
-            return conn.query(sql, fmt, params=params or {})
+            return conn.query(sql, "TabSeparated", params=params or {})
         except Exception as ex:  # noqa: BLE001 - every engine failure goes back to the client
             raise _ClickHouseError.from_engine(ex) from ex
-
-    def _apply(self, conn: Any, settings: dict[str, str], database: str | None) -> None:
-        if database:
-            self._query(conn, f"USE {_quote_identifier(database)}")
-        if settings:
-            assignments = ", ".join(f"{name} = {_quote_literal(value)}" for name, value in settings.items())
-            self._query(conn, f"SET {assignments}")
-
-    def _run_fresh(
-        self,
-        sql: bytes,
-        default_format: str,
-        bind_params: dict[str, str],
-        settings: dict[str, str],
-        database: str | None,
-    ) -> Any:
-        with self._engine_lock:
-            conn = self._connect()
-            try:
-                self._apply(conn, settings, database)
-                return self._query(conn, sql, default_format, bind_params)
-            finally:
-                conn.close()
-
-    def _run_in_session(
-        self,
-        session: _Session,
-        sql: bytes,
-        keyword: str,
-        default_format: str,
-        bind_params: dict[str, str],
-        settings: dict[str, str],
-        database: str | None,
-    ) -> Any:
-        conn = session.conn
-        with self._engine_lock:
-            snapshot: dict[str, tuple[str, bool]] = {}
-            previous_db = None
-            if settings:
-                names = ", ".join(_quote_literal(n) for n in settings)
-                rows = self._query(
-                    conn,
-                    f"SELECT name, value, changed FROM system.settings WHERE name IN ({names})",  # noqa: S608
-                    "JSONEachRow",
-                )
-                for line in rows.bytes().splitlines():
-                    row = json.loads(line)
-                    snapshot[row["name"]] = (row["value"], bool(row["changed"]))
-                for name in settings:  # e.g. custom_* settings: back to DEFAULT afterwards
-                    snapshot.setdefault(name, ("", False))
-            if database:
-                previous_db = self._query(conn, "SELECT currentDatabase()").bytes().decode().rstrip("\n")
-            try:
-                self._apply(conn, settings, database)
-                return self._query(conn, sql, default_format, bind_params)
-            finally:
-                # Per-request settings and database must not leak into the session,
-                # but a SET/USE statement that is itself the request does persist.
-                if snapshot and keyword != "SET":
-                    restore = []
-                    for name, (value, changed) in snapshot.items():
-                        literal = (
-                            value
-                            if value.startswith("'") and value.endswith("'") and len(value) > 1
-                            else _quote_literal(value)
-                        )
-                        restore.append(f"{name} = {literal}" if changed else f"{name} = DEFAULT")
-                    try:
-                        self._query(conn, "SET " + ", ".join(restore))
-                    except _ClickHouseError:
-                        logger.warning(
-                            "chdb http fixture: could not restore session settings %s", restore, exc_info=True
-                        )
-                if previous_db is not None and keyword != "USE":
-                    try:
-                        self._query(conn, f"USE {_quote_identifier(previous_db)}")
-                    except _ClickHouseError:
-                        logger.warning("chdb http fixture: could not restore session database", exc_info=True)
-
-
-def _summary(result: Any) -> dict[str, str]:
-    if result is None:
-        return {}
-    read_rows = result.rows_read()
-    return {
-        "read_rows": str(read_rows),
-        "read_bytes": str(result.bytes_read()),
-        "written_rows": str(result.rows_written()),
-        "written_bytes": str(result.bytes_written()),
-        "total_rows_to_read": str(read_rows),
-        "result_rows": "0",
-        "result_bytes": "0",
-        "elapsed_ns": str(int(result.elapsed() * 1_000_000_000)),
-    }

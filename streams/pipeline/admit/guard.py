@@ -7,7 +7,7 @@ from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-SourcePartition = tuple[str, int]
+from schemas.records import SourcePartition
 
 
 @dataclass(frozen=True, slots=True)

@@ -14,9 +14,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
+from schemas.records import SourcePartition as SourcePartition  # re-exported: the batch and the runner name it here
 from schemas.records import SourceRecord
-
-SourcePartition = tuple[str, int]
 
 
 def unwritten(records: Iterable[SourceRecord], written: Mapping[SourcePartition, int]) -> list[SourceRecord]:

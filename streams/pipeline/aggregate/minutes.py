@@ -15,21 +15,13 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
 
-from schemas.records import MinuteUse, PlacedUsage, ProductMinuteRollup
+from schemas.moments import epoch_ms as epoch_ms  # re-exported: the stages name it here
+from schemas.moments import from_epoch_ms
+from schemas.records import MinuteUse, PlacedUsage, ProductMinuteRollup, SourcePartition
 from schemas.usage import UsageEvent
 
 MINUTE_MS = 60_000
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-
-SourcePartition = tuple[str, int]
-
-
-def epoch_ms(moment: datetime) -> int:
-    """Exact integer milliseconds since the epoch (no float rounding), truncating microseconds."""
-    since = moment - _EPOCH
-    return (since.days * 86_400 + since.seconds) * 1000 + since.microseconds // 1000
 
 
 def minute_start(ms: int) -> int:
@@ -155,7 +147,7 @@ def _name(tally: _MinuteTally, usage: PlacedUsage) -> None:
 def _rollup(key: _Key, tally: _MinuteTally, batch_last_offset: int) -> ProductMinuteRollup:
     topic, partition, product, minute = key
     return ProductMinuteRollup(
-        minute=_EPOCH + timedelta(milliseconds=minute),
+        minute=from_epoch_ms(minute),
         product=product,
         users=tuple(sorted(tally.users)),
         devices=tuple(sorted(tally.devices)),

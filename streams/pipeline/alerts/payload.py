@@ -10,12 +10,13 @@ it), and fingerprints are Prometheus's own for the same labels.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 import orjson
 
 from schemas.alerts import Alert, AlertRule, AlertState, SubjectKind
+from schemas.moments import as_utc
 
 WEBHOOK_VERSION = "4"
 RECEIVER = "seatmeter"
@@ -63,12 +64,12 @@ def alert_record(alert: Alert) -> Json:
         "subject_kind": alert.subject_kind.value,
         "subject": alert.subject,
         "state": alert.state.value,
-        "opened_at": _utc(alert.opened_at).isoformat(),
-        "resolved_at": None if alert.resolved_at is None else _utc(alert.resolved_at).isoformat(),
+        "opened_at": as_utc(alert.opened_at).isoformat(),
+        "resolved_at": None if alert.resolved_at is None else as_utc(alert.resolved_at).isoformat(),
         "value": alert.value,
         "threshold": alert.threshold,
         "summary": alert.summary,
-        "updated_at": _utc(alert.updated_at).isoformat(),
+        "updated_at": as_utc(alert.updated_at).isoformat(),
     }
 
 
@@ -181,16 +182,11 @@ def alertmanager_payloads(
 
 def rfc3339(moment: datetime) -> str:
     """UTC with a ``Z``, fractions only when present (Go's RFC3339Nano, as Alertmanager writes)."""
-    moment = _utc(moment)
+    moment = as_utc(moment)
     text = moment.strftime("%Y-%m-%dT%H:%M:%S")
     if moment.microsecond:
         text += f".{moment.microsecond:06d}".rstrip("0")
     return text + "Z"
-
-
-def _utc(moment: datetime) -> datetime:
-    """Naive times (the warehouse returns them) are UTC already."""
-    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
 
 
 def _common(mappings: Sequence[Mapping[str, str]]) -> dict[str, str]:

@@ -11,7 +11,7 @@ from pydantic import ValidationError
 from schemas.agent import AgentHealthEvent, AgentSchemaVersion, AgentUsageEnvelope, AgentUsageEvent
 from schemas.records import SourceRecord
 from schemas.usage import AgentHealth, ExecutableRef, UsageEvent, UsageKind, UsageSource
-from streams.pipeline.decode.opening import SourceDecoded, describe_validation_error, reject
+from streams.pipeline.decode.opening import SourceDecoded, describe_validation_error, open_object, reject
 
 KNOWN_VERSIONS = get_args(AgentSchemaVersion)
 
@@ -110,14 +110,9 @@ def _decode_valid(raw: bytes) -> list[AgentUsageEvent | AgentHealthEvent] | None
 
 def _decode_slowly(record: SourceRecord, limits: SizeLimits, source_instance: str) -> SourceDecoded:
     decoded = SourceDecoded()
-    try:
-        document = orjson.loads(record.value)
-    except orjson.JSONDecodeError as exc:
-        decoded.rejections.append(reject(record, f"not valid JSON: {exc}"))
-        return decoded
-    if not isinstance(document, dict):
-        reason = "expected a JSON object: one event, or an envelope with an 'events' list"
-        decoded.rejections.append(reject(record, reason))
+    document = open_object(record, "expected a JSON object: one event, or an envelope with an 'events' list")
+    if isinstance(document, str):
+        decoded.rejections.append(reject(record, document))
         return decoded
     if "events" not in document:
         _decode_one(record, document, decoded, None, limits, source_instance)

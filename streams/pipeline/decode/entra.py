@@ -18,7 +18,7 @@ from pydantic import ValidationError
 from schemas.entra import EntraEventHubBody, EntraSignInRecord
 from schemas.records import SourceRecord
 from schemas.usage import SaasAppRef, UsageEvent, UsageKind, UsageSource
-from streams.pipeline.decode.opening import SourceDecoded, describe_validation_error, reject
+from streams.pipeline.decode.opening import SourceDecoded, describe_validation_error, open_object, reject
 
 COUNTED_CATEGORIES = frozenset({"SignInLogs", "NonInteractiveUserSignInLogs"})
 SUCCESS_CODE = 0
@@ -31,13 +31,9 @@ def decode_entra(record: SourceRecord, source_instance: str = "entra") -> Source
     with its place in ``records``, and its neighbours still count.
     """
     decoded = SourceDecoded()
-    try:
-        document = orjson.loads(record.value)
-    except orjson.JSONDecodeError as exc:
-        decoded.rejections.append(reject(record, f"not valid JSON: {exc}"))
-        return decoded
-    if not isinstance(document, dict):
-        decoded.rejections.append(reject(record, "expected a JSON object with a 'records' list (an Event Hubs body)"))
+    document = open_object(record, "expected a JSON object with a 'records' list (an Event Hubs body)")
+    if isinstance(document, str):
+        decoded.rejections.append(reject(record, document))
         return decoded
     try:
         body = EntraEventHubBody.model_validate(document)

@@ -20,7 +20,7 @@ from pydantic import ValidationError
 from schemas.okta import EVENT_HOOK_EVENT_TYPE, OktaEventHookDelivery, OktaLogEvent, OktaTarget
 from schemas.records import SourceRecord
 from schemas.usage import SaasAppRef, UsageEvent, UsageKind, UsageSource
-from streams.pipeline.decode.opening import SourceDecoded, describe_validation_error, reject
+from streams.pipeline.decode.opening import NotJson, SourceDecoded, describe_validation_error, open_json, reject
 
 COUNTED_EVENT_TYPES = frozenset({"user.authentication.sso"})
 COUNTED_OUTCOME = "SUCCESS"
@@ -38,12 +38,8 @@ def decode_okta(record: SourceRecord, source_instance: str = "okta") -> SourceDe
     A bad event in an array or delivery is rejected alone; its neighbours still count.
     """
     decoded = SourceDecoded()
-    try:
-        document = orjson.loads(record.value)
-    except orjson.JSONDecodeError as exc:
-        decoded.rejections.append(reject(record, f"not valid JSON: {exc}"))
-        return decoded
-    items = _items(document)
+    document = open_json(record)
+    items = document.reason if isinstance(document, NotJson) else _items(document)
     if isinstance(items, str):
         decoded.rejections.append(reject(record, items))
         return decoded

@@ -5,7 +5,9 @@ from __future__ import annotations
 import hashlib
 import re
 from dataclasses import dataclass, field
+from typing import Any
 
+import orjson
 from pydantic import ValidationError
 
 from schemas.records import Rejection, SourceRecord
@@ -23,6 +25,32 @@ class SourceDecoded:
     events: list[UsageEvent] = field(default_factory=list)
     rejections: list[Rejection] = field(default_factory=list)
     health: list[AgentHealth] = field(default_factory=list)
+
+
+@dataclass(frozen=True, slots=True)
+class NotJson:
+    """A message whose bytes do not parse as JSON, and the parser's reason (a JSON string is a document)."""
+
+    reason: str
+
+
+def open_json(record: SourceRecord) -> object | NotJson:
+    """The message's JSON document, for sources that accept more than an object (arrays, null)."""
+    try:
+        document: object = orjson.loads(record.value)
+    except orjson.JSONDecodeError as exc:
+        return NotJson(f"not valid JSON: {exc}")
+    return document
+
+
+def open_object(record: SourceRecord, expected: str) -> dict[str, Any] | str:
+    """The message's JSON object, or the dead-letter reason: the parser's, else ``expected``."""
+    document = open_json(record)
+    if isinstance(document, NotJson):
+        return document.reason
+    if not isinstance(document, dict):
+        return expected
+    return document
 
 
 def describe_validation_error(error: ValidationError) -> str:

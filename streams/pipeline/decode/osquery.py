@@ -39,7 +39,13 @@ from schemas.osquery import (
 )
 from schemas.records import SourceRecord
 from schemas.usage import ExecutableRef, SessionType, UsageEvent, UsageKind, UsageSource
-from streams.pipeline.decode.opening import SourceDecoded, derived_event_id, describe_validation_error, reject
+from streams.pipeline.decode.opening import (
+    SourceDecoded,
+    derived_event_id,
+    describe_validation_error,
+    open_object,
+    reject,
+)
 
 DEFAULT_INTERVAL_SECONDS = 900.0
 # The pack's heartbeat query selects this column; its lines are signs of life, not processes.
@@ -161,12 +167,9 @@ def host_line(line: OsqueryLine, items: list[Item], heartbeat: bool) -> HostLine
 
 
 def _parse_line(record: SourceRecord) -> OsqueryLine | str:
-    try:
-        document = orjson.loads(record.value)
-    except orjson.JSONDecodeError as exc:
-        return f"not valid JSON: {exc}"
-    if not isinstance(document, dict):
-        return "expected a JSON object: one osquery result log line"
+    document = open_object(record, "expected a JSON object: one osquery result log line")
+    if isinstance(document, str):
+        return document
     model = line_shape(document)
     if isinstance(model, str):
         return model

@@ -30,19 +30,17 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime, timedelta
 
 import orjson
 
+from schemas.moments import epoch_ms, from_epoch_ms
 from schemas.osquery import HostLine, ProcessChange
 from schemas.records import SourceRecord
 from schemas.usage import ExecutableRef, SessionType, UsageEvent, UsageKind, UsageSource
-from streams.pipeline.aggregate.minutes import epoch_ms
 from streams.pipeline.decode.opening import SourceDecoded, derived_event_id
 from streams.pipeline.decode.osquery import OsqueryDecoded
 
 _SEP = "\x1f"
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 @dataclass(frozen=True, slots=True)
@@ -173,7 +171,7 @@ def _covering(host: str, run_id: str, run: Run, end_ms: int, why: str) -> UsageE
     return replace(
         run.template,
         event_id=derived_event_id("osquery", host, run_id, end_ms, start_ms, why),
-        event_time=_EPOCH + timedelta(milliseconds=end_ms),
+        event_time=from_epoch_ms(end_ms),
         kind=UsageKind.SNAPSHOT,
         interval_seconds=(end_ms - start_ms) / 1000,
     )
@@ -310,7 +308,7 @@ def _event_of(raw: object) -> UsageEvent:
         event_id=data["id"],
         source=UsageSource.OSQUERY,
         source_instance=data["i"],
-        event_time=_EPOCH + timedelta(milliseconds=data["t"]),
+        event_time=from_epoch_ms(data["t"]),
         user=data["u"],
         kind=UsageKind.SNAPSHOT,
         executable=ExecutableRef(path, name, publisher, product, version, sha256),

@@ -36,7 +36,7 @@ from schemas.reference import (
 )
 from schemas.reference_changes import DeviceRetired, DirectoryChange, DirectoryEntry, InventoryItems, PoolChange
 from streams.pipeline.admit.pseudonymize import PseudonymKey, pseudonymize
-from streams.pipeline.decode.opening import describe_validation_error, reject
+from streams.pipeline.decode.opening import NotJson, describe_validation_error, open_json, reject
 
 T = TypeVar("T", covariant=True)
 C = TypeVar("C")
@@ -209,10 +209,9 @@ def _tombstone(record: SourceRecord, key: str | None, change: Callable[[str], C]
 
 
 def _json_object(record: SourceRecord, what: str) -> dict[str, Any] | Rejection:
-    try:
-        document = orjson.loads(record.value)
-    except orjson.JSONDecodeError as exc:
-        return reject(record, f"not valid JSON: {exc}")
+    document = open_json(record)
+    if isinstance(document, NotJson):
+        return reject(record, document.reason)
     if document is None:
         return reject(record, "JSON null is not a tombstone: send a Kafka null value to delete")
     if not isinstance(document, dict):

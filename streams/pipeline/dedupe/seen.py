@@ -14,8 +14,9 @@ from collections.abc import Mapping, Sequence
 from collections.abc import Set as AbstractSet
 from datetime import datetime, timedelta
 
-SourcePartition = tuple[str, int]
-SeenKey = tuple[int, str]
+from schemas.records import SeenKey as SeenKey  # re-exported: the batch and the lookups name it here
+from schemas.records import SourcePartition
+
 DAY_MS = 86_400_000
 
 

@@ -25,12 +25,12 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
 import orjson
 
+from schemas.moments import from_epoch_ms
 from schemas.records import SessionRow
 from schemas.settings import SessionSettings
 from schemas.usage import UsageEvent, UsageKind
@@ -43,7 +43,6 @@ from streams.pipeline.aggregate.minutes import (
     minute_start,
 )
 
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _SEP = "\x1f"
 DAY_MS = 86_400_000
 
@@ -342,8 +341,8 @@ def _row(key: SessionKey, s: Session, rule: ProductRule, definition: str) -> Ses
         device_id=key.device_id,
         user_key=key.user_key,
         product=key.product,
-        started_at=_EPOCH + timedelta(milliseconds=s.start_ms),
-        ended_at=_EPOCH + timedelta(milliseconds=s.end_ms),
+        started_at=from_epoch_ms(s.start_ms),
+        ended_at=from_epoch_ms(s.end_ms),
         running_ms=running,
         active_ms=active,
         idle_ms=running - active if measured else 0,
