@@ -22,7 +22,8 @@ RULES = ROOT / "deploy" / "prometheus" / "rules"
 RULE_FILES = sorted(RULES.glob("*.yml"))
 RULE_TESTS = sorted((RULES / "tests").glob("*.yaml"))
 HELM_RULES = ROOT / "helm" / "seatmeter" / "templates" / "prometheusrule.yaml"
-RUNBOOK = "https://github.com/seatmeter/seatmeter/blob/main/README.md#alerts-prometheus-rules-and-webhook"
+RUNBOOK_PAGE = "docs/operations.md"
+RUNBOOK = f"https://github.com/seatmeter/seatmeter/blob/main/{RUNBOOK_PAGE}#alerts-prometheus-rules-and-webhook"
 LICENSE_ALERTS = {
     "SeatmeterLicensePoolOverrun",
     "SeatmeterNamedUserPoolOverrun",
@@ -103,7 +104,7 @@ def test_helm_chart_ships_the_same_alerts():
 def test_runbook_section_exists():
     heading = "## Alerts: Prometheus rules and webhook"
     anchor = RUNBOOK.rpartition("#")[2]
-    assert heading in (ROOT / "README.md").read_text().splitlines()
+    assert heading in (ROOT / RUNBOOK_PAGE).read_text().splitlines()
     assert anchor == re.sub(r"[^a-z0-9 -]", "", heading.lstrip("# ").lower()).replace(" ", "-")
 
 

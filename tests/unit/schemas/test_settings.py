@@ -1,24 +1,62 @@
+import re
 from pathlib import Path
 
 import pytest
-from pydantic import ValidationError
+from pydantic import SecretStr, ValidationError
+from pydantic.fields import FieldInfo
 
 from schemas.settings import KafkaSettings, Settings
 
-README = Path(__file__).resolve().parents[3] / "README.md"
+CONFIGURATION = Path(__file__).resolve().parents[3] / "docs" / "configuration.md"
+TABLE_ROW = re.compile(r"^\| `(SEATMETER_\w+)` \| ([^|]+) \|", re.MULTILINE)
+
+
+def setting_fields() -> dict[str, tuple[str, str, FieldInfo]]:
+    """Every setting by its variable: its section, its name in the section and its field."""
+    return {
+        f"SEATMETER_{section.upper()}__{name.upper()}": (section, name, info)
+        for section, field in Settings.model_fields.items()
+        for name, info in field.annotation.model_fields.items()  # type: ignore[union-attr]
+    }
 
 
 def all_variables() -> list[str]:
-    return [
-        f"SEATMETER_{section.upper()}__{name.upper()}"
-        for section, field in Settings.model_fields.items()
-        for name in field.annotation.model_fields  # type: ignore[union-attr]
-    ]
+    return list(setting_fields())
+
+
+def documented_defaults() -> dict[str, str]:
+    """The configuration tables' rows: variable to the default column, as written."""
+    rows = TABLE_ROW.findall(CONFIGURATION.read_text())
+    assert len(rows) == len({variable for variable, _ in rows}), "a setting has two rows"
+    return {variable: default.strip() for variable, default in rows}
 
 
 @pytest.mark.parametrize("variable", all_variables())
-def test_every_setting_is_documented_in_the_readme(variable):
-    assert f"`{variable}`" in README.read_text()
+def test_every_setting_is_documented_in_the_configuration_page(variable):
+    assert f"`{variable}`" in CONFIGURATION.read_text()
+    assert variable in documented_defaults()
+
+
+def test_the_configuration_page_documents_only_real_settings():
+    assert set(documented_defaults()) <= set(all_variables())
+
+
+@pytest.mark.parametrize("variable", all_variables())
+def test_the_documented_default_is_the_models(variable, monkeypatch, tmp_path):
+    """Given as the variable's value, the default the table shows reads as the model's default."""
+    monkeypatch.chdir(tmp_path)
+    section, name, info = setting_fields()[variable]
+    default = info.get_default(call_default_factory=True)
+    written = documented_defaults()[variable]
+    if written == "unset":
+        assert default is None
+        return
+    if written == "empty":
+        assert (default.get_secret_value() if isinstance(default, SecretStr) else default) == ""
+        return
+    assert written.startswith("`") and written.endswith("`"), f"{variable}: default {written!r}"
+    monkeypatch.setenv(variable, written.strip("`").replace("$PWD", str(Path.cwd())))
+    assert getattr(getattr(Settings(), section), name) == default
 
 
 def test_public_variables_are_read_with_nesting(monkeypatch):
