@@ -16,7 +16,7 @@ import pytest
 from tests.integration.chaos.scenario import FAST_RESTARTS, conclude, ledger_of, oracle, send
 from tests.integration.harness import EX_TEMPFAIL
 
-pytestmark = [pytest.mark.kafka, pytest.mark.clickhouse, pytest.mark.chaos, pytest.mark.chaos_ci, pytest.mark.slow]
+pytestmark = [pytest.mark.kafka, pytest.mark.clickhouse, pytest.mark.chaos, pytest.mark.slow]
 
 
 def test_commits_catch_up_after_kills_that_delete_the_state_folder(embedded_pipeline, tmp_path, record_findings):
