@@ -132,6 +132,9 @@ class WorkerSettings(_Section):
     commit_interval_seconds: float = Field(default=2.0, gt=0)
     session_timeout_seconds: float = Field(default=30.0, ge=6)
     stall_timeout_seconds: float = Field(default=120.0, gt=0)
+    shutdown_timeout_seconds: float = Field(default=45.0, gt=0)
+    """After SIGTERM the worker finishes the batch in hand and closes its Kafka clients; past
+    this long it exits anyway (keep it below the orchestrator's grace period, 60 s in the chart)."""
     fill_offset_gaps: bool = True
     duplicate_check_seconds: float = Field(default=300.0, gt=0)
     log_level: Literal["debug", "info", "warning", "error"] = "info"

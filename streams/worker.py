@@ -6,6 +6,7 @@ import asyncio
 import faulthandler
 import logging
 import signal
+from typing import Any
 
 import faust
 from prometheus_client import start_http_server
@@ -19,6 +20,7 @@ from streams.app import create_app
 from streams.runtime.broker_log import install_outage_filter
 from streams.runtime.catalog_source import CatalogWatcher, CorrectionsFollower
 from streams.runtime.keys import PseudonymKeyMismatchError, bind_key_to_warehouse, load_pseudonym_key
+from streams.runtime.supervision import ShutdownDeadline
 
 log = logging.getLogger(__name__)
 
@@ -66,10 +68,23 @@ def run_worker(settings: Settings) -> None:
     quiet_payload_loggers()
     install_outage_filter()
     try:
-        faust.Worker(app, loglevel=settings.worker.log_level).execute_from_commandline()
+        deadline = ShutdownDeadline(settings.worker.shutdown_timeout_seconds)
+        StoppingWorker(app, deadline, loglevel=settings.worker.log_level).execute_from_commandline()
     finally:
         seen.close()
         warehouse.close_blocking()
+
+
+class StoppingWorker(faust.Worker):
+    """Faust's worker, with a deadline on stopping once a stop has begun."""
+
+    def __init__(self, app: faust.App, deadline: ShutdownDeadline, **options: Any) -> None:
+        super().__init__(app, **options)
+        self._deadline = deadline
+
+    async def on_stop(self) -> None:
+        self._deadline.start()
+        await super().on_stop()
 
 
 def _run_once(coroutine: object) -> None:

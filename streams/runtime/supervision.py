@@ -204,6 +204,16 @@ class StallCheck:
                 log.warning("stall check: could not read how far %s is written: %s", topic, exc)
 
 
+class BatchesInHand:
+    """How many batches are between being taken and being acked, for the shutdown deadline."""
+
+    def __init__(self) -> None:
+        self.count = 0
+
+
+IN_HAND = BatchesInHand()
+
+
 async def or_exit(work: Awaitable[None], stop_retrying: Callable[[], None]) -> None:
     """Finish the batch even if the agent is cancelled mid-way (a stop), or exit without acking it.
 
@@ -212,6 +222,7 @@ async def or_exit(work: Awaitable[None], stop_retrying: Callable[[], None]) -> N
     batch whose insert is failing is not retried through a stop: the worker exits (75) unacked.
     """
     task = asyncio.ensure_future(work)
+    IN_HAND.count += 1
     try:
         await asyncio.shield(task)
     except asyncio.CancelledError:
@@ -220,6 +231,8 @@ async def or_exit(work: Awaitable[None], stop_retrying: Callable[[], None]) -> N
         raise
     except Exception as exc:  # noqa: BLE001 - any failure must stop the batch being acked
         exit_without_ack(exc)
+    finally:
+        IN_HAND.count -= 1
 
 
 async def _finish(task: asyncio.Future[None]) -> None:
@@ -254,6 +267,43 @@ def print_tasks() -> None:
     for task in asyncio.all_tasks():
         task.print_stack(limit=12, file=sys.stderr)
     sys.stderr.flush()
+
+
+class ShutdownDeadline:
+    """A stop (SIGTERM) may take this long; then the process exits by itself.
+
+    faust-streaming closes its Kafka consumer on a thread and waits up to a minute for it; on a
+    busy machine that wait can outlast an orchestrator's grace period, which ends in SIGKILL.
+    Exiting is safe at any point (offsets not yet committed are read again and counted as already
+    written), so past the deadline the worker says so and exits: 0 when no batch was in hand,
+    75 when one was (it is written again after the restart)."""
+
+    def __init__(self, timeout_seconds: float, in_hand: BatchesInHand = IN_HAND) -> None:
+        self.timeout = timeout_seconds
+        self._in_hand = in_hand
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._wait, name="shutdown-deadline", daemon=True)
+            self._thread.start()
+
+    def exit_code(self) -> int:
+        return EX_TEMPFAIL if self._in_hand.count else 0
+
+    def _wait(self) -> None:
+        time.sleep(self.timeout)
+        code = self.exit_code()
+        log.warning(
+            "the worker did not finish stopping within %gs (%d batches in hand); exiting with %d: "
+            "offsets not yet committed are read again and counted as already written",
+            self.timeout,
+            self._in_hand.count,
+            code,
+        )
+        faulthandler.dump_traceback(all_threads=True)
+        logging.shutdown()
+        os._exit(code)
 
 
 def exit_blocked(silent: float) -> None:

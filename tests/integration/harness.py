@@ -271,10 +271,17 @@ class Worker:
             parts += [f"--- {self.name}: {name} ---", _tail(log_path, start, limit)]
         return "\n".join(parts)
 
-    def stop(self, timeout: float = 60) -> int:
+    def stop(self, timeout: float = 90) -> int:
+        """SIGTERM and the exit code; a worker still up after ``timeout`` (its own shutdown
+        deadline is 45 s) is killed, and the error carries its stacks."""
         if self.process.poll() is None:
             self.process.send_signal(signal.SIGTERM)
-        return self.process.wait(timeout=timeout)
+        try:
+            return self.process.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            stacks = self.stacks()
+            self.kill()
+            raise AssertionError(f"the worker was still stopping after {timeout:g}s:\n{stacks}") from None
 
     def kill(self) -> None:
         self.process.send_signal(signal.SIGKILL)

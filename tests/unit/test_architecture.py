@@ -18,7 +18,18 @@ MAY_IMPORT = {
     "streams.worker": {"schemas", "sinks", "streams.runtime", "streams.app"},
     "streams.cli": {"schemas", "sinks", "streams.pipeline", "streams.runtime", "streams.tools", "streams.worker"},
 }
-IO_LIBRARIES = {"faust", "mode", "aiokafka", "clickhouse_connect", "chdb", "rocksdict", "httpx", "requests", "socket"}
+IO_LIBRARIES = {
+    "faust",
+    "mode",
+    "aiokafka",
+    "clickhouse_connect",
+    "chdb",
+    "rocksdict",
+    "httpx",
+    "requests",
+    "socket",
+    "yaml",
+}
 
 
 def layer(module: str) -> str | None:

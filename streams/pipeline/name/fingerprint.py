@@ -65,14 +65,12 @@ from schemas.catalog import (
     Platform,
     Product,
 )
+from schemas.catalog_files import CATALOG_DIR, CatalogError, load_catalog
 from streams.pipeline.name.catalog_index import (
-    CATALOG_DIR,
-    CatalogError,
     Index,
     build_index,
     clean_publisher,
     is_removable,
-    load_catalog,
     mask_profile,
     name_key,
     name_keys,

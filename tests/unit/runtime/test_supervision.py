@@ -1,7 +1,10 @@
 import asyncio
+import subprocess
+import sys
 import threading
 import time
 
+from streams.runtime import supervision
 from streams.runtime.supervision import LoopGuard, StallWatchdog
 
 P0, P1 = ("usage", 0), ("usage", 1)
@@ -167,3 +170,40 @@ def test_exit_codes_say_whether_a_restart_helps():
     assert exit_code(WorkerStalledError("stuck")) == EX_TEMPFAIL
     assert exit_code(InvalidInputFloodError("bad deploy")) == EX_DATAERR
     assert exit_code(ValueError("bug")) == EX_SOFTWARE
+
+
+def _stop_that_never_ends(in_hand: int) -> subprocess.CompletedProcess[str]:
+    program = (
+        "import time\n"
+        "from streams.runtime.supervision import BatchesInHand, ShutdownDeadline\n"
+        "batches = BatchesInHand()\n"
+        f"batches.count = {in_hand}\n"
+        "ShutdownDeadline(0.3, batches).start()\n"
+        "time.sleep(30)\n"
+    )
+    return subprocess.run([sys.executable, "-c", program], capture_output=True, text=True, timeout=20, check=False)
+
+
+def test_a_stop_that_outlasts_its_deadline_ends_the_process_with_0_when_no_batch_is_in_hand():
+    started = time.monotonic()
+    done = _stop_that_never_ends(in_hand=0)
+    assert done.returncode == 0, done.stderr
+    assert time.monotonic() - started < 15
+    assert "did not finish stopping within 0.3s (0 batches in hand); exiting with 0" in done.stderr
+    assert "most recent call first" in done.stderr, "every thread's stack is in the log"
+
+
+def test_a_stop_that_outlasts_its_deadline_with_a_batch_in_hand_exits_for_a_restart():
+    done = _stop_that_never_ends(in_hand=1)
+    assert done.returncode == 75, done.stderr
+
+
+def test_or_exit_counts_the_batch_in_hand_until_it_is_done():
+    batches = supervision.IN_HAND
+    seen: list[int] = []
+
+    async def work() -> None:
+        seen.append(batches.count)
+
+    asyncio.run(supervision.or_exit(work(), stop_retrying=lambda: None))
+    assert seen == [1] and batches.count == 0
