@@ -46,7 +46,7 @@ def fingerprint(
 def correct(
     reason: Annotated[str, typer.Option(help="Why: an auditor reads this.")],
     path: Annotated[str | None, typer.Option(help="The exact executable path (case-insensitive).")] = None,
-    path_glob: Annotated[str | None, typer.Option(help="A glob on the path, e.g. '*/tools/acme*.exe'.")] = None,
+    path_glob: Annotated[str | None, typer.Option(help="A glob on the path, e.g. `*/tools/acme*.exe`.")] = None,
     sha256: Annotated[str | None, typer.Option(help="The executable's SHA-256.")] = None,
     product: Annotated[str | None, typer.Option(help="The catalog product id it really is.")] = None,
     category: Annotated[str | None, typer.Option(help="Or a category: application, background, unknown.")] = None,

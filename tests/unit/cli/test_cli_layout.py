@@ -50,3 +50,9 @@ def test_an_old_name_says_its_new_name(monkeypatch):
     assert result.exit_code == 0, result.output
     assert "`seatmeter fingerprint` is now `seatmeter catalog fingerprint`" in result.stderr
     assert '"product"' in result.stdout
+
+
+def test_a_glob_in_an_option_help_keeps_its_stars():
+    result = CliRunner().invoke(cli, ["catalog", "correct", "--help"], terminal_width=200)
+    assert result.exit_code == 0
+    assert "*/tools/acme*.exe" in result.output
