@@ -8,7 +8,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 KAFKA := bash deploy/local/kafka.sh
 
-.PHONY: help setup run test chaos soak test-unit test-integration lint format bench kafka-up kafka-down kafka-status schema deploy-check clean
+.PHONY: help setup run test test-slow chaos soak test-unit test-integration lint format bench kafka-up kafka-down kafka-status schema deploy-check clean
 
 help: ## Show this help.
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-18s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -29,9 +29,13 @@ run: setup ## Local Kafka, worker, simulated fleet, embedded warehouse; ends wit
 	@$(KAFKA) up
 	@bash deploy/local/demo.sh
 
-test: setup ## All tests: unit, then integration on the local broker and the chDB engine.
+test: setup ## What CI runs: unit and integration tests on the local broker and chDB, without the slow and chaos runs.
 	@$(KAFKA) up
-	$(BIN)/pytest -q tests -m "not chaos or chaos_ci"
+	$(BIN)/pytest -q tests -m "(not slow and not chaos) or chaos_ci"
+
+test-slow: setup ## Not in CI: the long runs marked slow (three SIGKILLs in a row, every secured listener ...).
+	@$(KAFKA) up
+	$(BIN)/pytest -q tests -m "slow and not chaos"
 
 soak: setup ## Not in CI: SOAK_MINUTES (30) of fleet traffic with faults; RSS and lag to .seatmeter/soak/<time>/.
 	@$(BIN)/pip install --quiet -e '.[dev,soak]'

@@ -22,7 +22,7 @@ from streams.cli import RENAMED, cli
 SEATMETER = str(Path(sys.executable).with_name("seatmeter"))
 MAX_LINES = 3
 TRACEBACK_MARKS = ("Traceback (most recent call last)", "─ Traceback")
-pytestmark = [pytest.mark.clickhouse, pytest.mark.slow]
+pytestmark = [pytest.mark.clickhouse]
 
 
 def leaf_commands(command: typer.core.TyperGroup | typer.core.TyperCommand, path: tuple[str, ...] = ()):

@@ -33,9 +33,9 @@ def refused(pipeline: Pipeline, *args: str) -> subprocess.CompletedProcess[str]:
 @pytest.mark.parametrize(
     ("protocol", "mechanism"),
     [
-        pytest.param("SASL_PLAINTEXT", "SCRAM-SHA-512", id="SASL_PLAINTEXT SCRAM-SHA-512"),
+        pytest.param("SASL_PLAINTEXT", "SCRAM-SHA-512", id="SASL_PLAINTEXT SCRAM-SHA-512", marks=pytest.mark.slow),
         pytest.param("SASL_SSL", "SCRAM-SHA-256", id="SASL_SSL SCRAM-SHA-256 with the CA file"),
-        pytest.param("SSL", "PLAIN", id="SSL with a client certificate"),
+        pytest.param("SSL", "PLAIN", id="SSL with a client certificate", marks=pytest.mark.slow),
     ],
 )
 def test_the_pipeline_runs_through_a_secured_listener(secured_kafka, tmp_path, protocol, mechanism):

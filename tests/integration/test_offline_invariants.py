@@ -26,7 +26,7 @@ from sinks.clickhouse.warehouse import connect_warehouse
 from streams.tools.offline import replay_files
 from tests.integration.session_trace import KEY, Trace, build_trace
 
-pytestmark = [pytest.mark.clickhouse, pytest.mark.slow]
+pytestmark = [pytest.mark.clickhouse]
 
 SESSIONS = (
     "SELECT device_id, user_key, product, toString(started_at), toString(ended_at), running_seconds, "

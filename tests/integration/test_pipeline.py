@@ -60,7 +60,11 @@ def test_rollups_equal_the_ground_truth(request, warehouse):
     assert pipeline.kcat_count(pipeline.topic + ".late") == workload.late
 
 
-def test_sigkill_mid_stream_loses_nothing_and_counts_nothing_twice(embedded_pipeline):
+@pytest.mark.timeout(600)
+@pytest.mark.parametrize("kills", [1, pytest.param(3, marks=pytest.mark.slow)])
+def test_sigkill_mid_stream_loses_nothing_and_counts_nothing_twice(embedded_pipeline, kills):
+    """Killed ``kills`` times at random points, restarted each time; ``make test`` kills once,
+    ``make test-slow`` three times in a row (a replay on top of a replay)."""
     pipeline = embedded_pipeline
     pipeline.extra_env.update(
         {
@@ -74,7 +78,7 @@ def test_sigkill_mid_stream_loses_nothing_and_counts_nothing_twice(embedded_pipe
     produce_half_and_half(pipeline, workload)
     rng = random.Random(5)
     replayed = 0.0
-    for _ in range(3):
+    for _ in range(kills):
         worker = pipeline.start_worker_reaching("seatmeter_messages_consumed_total", rng.randint(50, 400))
         replayed += worker.metric("seatmeter_messages_already_written_total")
         time.sleep(rng.random())

@@ -70,6 +70,7 @@ def test_any_order_gives_the_sessions_of_the_time_sorted_trace(kafka_broker, tmp
     assert daily(any_order) == daily(in_order)
 
 
+@pytest.mark.slow
 def test_the_same_trace_twice_and_offline_replay_give_the_same_tables(kafka_broker, tmp_path):
     trace = build_trace(seed=5, devices=8)
     too_late = {

@@ -118,7 +118,9 @@ def with_canary(source: UsageSourceSpec, payload: bytes) -> bytes | None:
     return payload.replace(original, escaped)
 
 
-@pytest.mark.parametrize("raw_storage", [False, True], ids=["default", "raw storage opted in"])
+@pytest.mark.parametrize(
+    "raw_storage", [False, pytest.param(True, marks=pytest.mark.slow)], ids=["default", "raw storage opted in"]
+)
 def test_raw_identities_from_every_source_stay_out_of_topics_tables_and_logs(embedded_pipeline, raw_storage):
     """With raw storage opted in, the canary must show up in the dead letters: proof the search works."""
     pipeline = embedded_pipeline
