@@ -37,6 +37,7 @@ from streams.pipeline.name.product import name_product
 from streams.pipeline.sessionize.sessions import build_session_rules, sessionize_batch
 from streams.tools.simulate import simulate_day
 from tests.bench.bench_fingerprint import bench_fingerprint
+from tests.bench.three_way import bench_three_way
 from tests.integration.harness import BOOTSTRAP, KAFKA, Pipeline, agent_sample
 from tests.support.chdb_http import ChdbHttpServer
 
@@ -256,6 +257,12 @@ def render(rows: list[tuple[str, str]]) -> str:
         "  until a query sees it; the warehouse is reached over HTTP (the chDB fixture) so the",
         "  bench can read while the worker writes. Batches close after 0.2 s; pool minutes are",
         "  refreshed by the leader every second (15 s by default).",
+        "- **three-way**: the worker beside two peers doing the core job only (decode, minimal checks,",
+        "  per-minute per-product rollup, one INSERT per batch into chDB) on one pre-filled topic: a Quix",
+        "  Streams job and a raw aiokafka `getmany` loop (`tests/bench/three_way.py`, alone with",
+        "  `python -m tests.bench.three_way`). Each run has a fresh consumer group and warehouse, the",
+        "  rounds interleave in a rotated order, and every run's totals (events, active time,",
+        "  user-minutes) are read back and held to the producer's ledger; a run that differs fails.",
         "",
     ]
     return "\n".join(lines)
@@ -269,7 +276,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         rows = bench_stages() + bench_sessions() + bench_fingerprint().rows() + bench_inserts(Path(tmp))
         if not args.skip_kafka:
-            rows += bench_end_to_end(Path(tmp)) + bench_latency(Path(tmp))
+            rows += bench_end_to_end(Path(tmp)) + bench_latency(Path(tmp)) + bench_three_way(Path(tmp))
     text = render(rows)
     args.out.write_text(text)
     print(text)
