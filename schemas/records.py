@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import lru_cache
 
 from schemas.usage import UsageEvent
 
@@ -66,8 +67,14 @@ class MinuteUse:
     @property
     def key(self) -> int:
         """The (device, user) as the warehouse keys it: a 64-bit hash, cheap to aggregate."""
-        text = f"{self.device_id}\x1f{self.user_key}".encode()
-        return int.from_bytes(hashlib.blake2b(text, digest_size=8).digest(), "big")
+        return use_key(self.device_id, self.user_key)
+
+
+@lru_cache(maxsize=65_536)
+def use_key(device_id: str, user_key: str) -> int:
+    """A (device, user)'s 64-bit key; the same pairs recur in every minute, so it is cached."""
+    text = f"{device_id}\x1f{user_key}".encode()
+    return int.from_bytes(hashlib.blake2b(text, digest_size=8).digest(), "big")
 
 
 @dataclass(frozen=True, slots=True)

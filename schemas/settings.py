@@ -62,6 +62,9 @@ class KafkaSettings(_Section):
     replication_factor: int = Field(default=1, ge=1)
     # The producer's max request size and the max.message.bytes of every topic Seatmeter creates.
     max_message_bytes: int = Field(default=1 << 20, ge=64 << 10)
+    fetch_bytes_per_partition: int = Field(default=8 << 20, ge=64 << 10)
+    """How much the consumer fetches per partition and request (never less than a message): a
+    worker busy with a batch refills from this buffer instead of waiting on the broker."""
 
     @model_validator(mode="after")
     def _security_is_complete(self) -> KafkaSettings:

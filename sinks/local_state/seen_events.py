@@ -12,7 +12,7 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import cast
 
-from rocksdict import Options, Rdict
+from rocksdict import Options, Rdict, WriteBatch
 
 from schemas.records import SeenKey, SourcePartition
 
@@ -50,12 +50,16 @@ class SeenEventStore:
     def record(
         self, counted: Mapping[SourcePartition, Iterable[SeenKey]], marks: Mapping[SourcePartition, int]
     ) -> None:
-        """Remember counted ids and move the marks, after the warehouse holds them."""
+        """Remember counted ids and move the marks, after the warehouse holds them: one atomic
+        write per batch, so a crash leaves the ids and their mark together or not at all."""
+        batch = WriteBatch(raw_mode=True)
         for partition, keys in counted.items():
-            for key in keys:
-                self._db.put(_id_key(partition, key), b"")
+            prefix = _prefix(_ID, partition)
+            for day, event_id in keys:
+                batch.put(prefix + _day(day) + _SEP + event_id.encode(), b"")
         for partition, offset in marks.items():
-            self._db.put(_mark_key(partition), str(offset).encode())
+            batch.put(_mark_key(partition), str(offset).encode())
+        self._db.write(batch)
 
     def forget_partition(self, partition: SourcePartition) -> None:
         """Drop a partition's ids and mark, e.g. when they disagree with the warehouse."""

@@ -105,7 +105,9 @@ class BatchRead:
     """A batch after decoding, the rules at the door and naming, before duplicates are dropped.
 
     ``admitted`` are the events the door let in; ``usages`` holds, item for item, each one's
-    placed usage, or ``None`` for background software the catalog names nothing."""
+    placed usage, or ``None`` for background software the catalog names nothing; ``keys`` and
+    ``observed`` hold, item for item too, the seen key each is counted under and its session
+    observation (``None`` where the usage is), each made once per event."""
 
     records: int
     fresh: list[SourceRecord]
@@ -115,10 +117,12 @@ class BatchRead:
     late: list[Rejection]
     out_of_scope: Counter[str]
     health: list[AgentHealth]
+    keys: list[SeenKey] = field(default_factory=list)
+    observed: list[KeyedObservation | None] = field(default_factory=list)
 
     def seen_keys(self) -> list[SeenKey]:
         """The keys the admitted events are counted under."""
-        return [seen_key(event_minute_ms(event), event.event_id) for event, _ in self.admitted]
+        return self.keys
 
     def seen_keys_by_partition(self) -> dict[SourcePartition, list[SeenKey]]:
         """What to ask the partition's record of counted events before planning."""
@@ -129,7 +133,7 @@ class BatchRead:
 
     def state_keys(self) -> list[str]:
         """The session state keys the batch may touch, sorted: what to read before planning."""
-        return sorted({_observation(u).key.state_key(u.partition) for u in self.usages if u is not None})
+        return sorted({o.key.state_key(o.partition) for o in self.observed if o is not None})
 
 
 @dataclass(frozen=True, slots=True)
@@ -224,7 +228,10 @@ def read_batch(
     named = matcher or default_matcher()
     for event, record in batch.admitted:
         name = name_product(event, named)
-        batch.usages.append(None if name is None else _place(event, name, record, key))
+        usage = None if name is None else _place(event, name, record, key)
+        batch.usages.append(usage)
+        batch.keys.append(seen_key(event_minute_ms(event), event.event_id))
+        batch.observed.append(None if usage is None else _observation(usage))
     return batch
 
 
@@ -248,10 +255,11 @@ def count_batch(batch: BatchRead, known: Known = NOTHING_KNOWN) -> IngestStep:
         known.counted_elsewhere,
     )
     usages = [usage for (_, _, usage), keep in zip(keyed, kept, strict=True) if keep and usage is not None]
+    observations = [o for o, keep in zip(batch.observed, kept, strict=True) if keep and o is not None]
     marks = last_offsets(batch.fresh)
     return IngestStep(
         rollups=aggregate_usage(usages, marks),
-        observations=[_observation(u) for u in usages],
+        observations=observations,
         rejections=batch.rejections,
         late=batch.late,
         out_of_scope=batch.out_of_scope,

@@ -30,7 +30,9 @@ def broker_credentials(kafka: KafkaSettings) -> faust.auth.Credentials | None:
 def app_options(settings: Settings) -> dict[str, Any]:
     """Keyword arguments of ``faust.App``. Commits follow ``commit_interval_seconds`` rather than a
     message count (``commit_every`` is set past four batches); the stream buffer holds two batches;
-    the producer waits for every in-sync replica, so an acknowledged dead letter is durable."""
+    the producer waits for every in-sync replica, so an acknowledged dead letter is durable; the
+    consumer fetches up to ``fetch_bytes_per_partition`` per partition, so batches follow each other
+    without a wait on the broker."""
     worker = settings.worker
     return {
         "broker": broker_urls(settings.kafka.bootstrap_servers),
@@ -48,4 +50,5 @@ def app_options(settings: Settings) -> dict[str, Any]:
         "consumer_auto_offset_reset": "earliest",
         "producer_acks": -1,
         "producer_max_request_size": settings.kafka.max_message_bytes,
+        "consumer_max_fetch_size": max(settings.kafka.fetch_bytes_per_partition, settings.kafka.max_message_bytes),
     }

@@ -8,12 +8,13 @@ from typing import Any, get_args
 import orjson
 from pydantic import ValidationError
 
-from schemas.agent import AgentHealthEvent, AgentSchemaVersion, AgentUsageEnvelope, AgentUsageEvent
+from schemas.agent import AgentEventKind, AgentHealthEvent, AgentSchemaVersion, AgentUsageEnvelope, AgentUsageEvent
 from schemas.records import SourceRecord
 from schemas.usage import AgentHealth, ExecutableRef, UsageEvent, UsageKind, UsageSource
 from streams.pipeline.decode.opening import SourceDecoded, describe_validation_error, open_object, reject
 
 KNOWN_VERSIONS = get_args(AgentSchemaVersion)
+_USAGE_KINDS = {kind: UsageKind(kind.value) for kind in AgentEventKind}
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,7 +77,7 @@ def to_usage_event(event: AgentUsageEvent, source_instance: str) -> UsageEvent:
         source_instance=source_instance,
         event_time=event.event_time,
         user=event.user,
-        kind=UsageKind(event.kind.value),
+        kind=_USAGE_KINDS[event.kind],
         executable=ExecutableRef(
             path=executable.path,
             file_name=executable.file_name,

@@ -9,6 +9,7 @@ case-folded file name, so they stay visible (the shadow-IT report reads them).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 
 from schemas.catalog import Fingerprint
 from schemas.usage import UsageEvent
@@ -28,8 +29,14 @@ def name_product(event: UsageEvent, matcher: Matcher) -> ProductName | None:
     if found.category == "background":
         return None
     if found.category == "application" and found.product:
-        return ProductName(found.product, found.category, found.catalog_version)
-    return ProductName(_fallback_name(event), found.category, found.catalog_version)
+        return _product_name(found.product, found.category, found.catalog_version)
+    return _product_name(_fallback_name(event), found.category, found.catalog_version)
+
+
+@lru_cache(maxsize=65_536)
+def _product_name(product: str, category: str, catalog_version: str) -> ProductName:
+    """One value per distinct name: a fleet runs few products, and every event is named."""
+    return ProductName(product, category, catalog_version)
 
 
 def _fingerprint(event: UsageEvent, matcher: Matcher) -> Fingerprint:

@@ -33,7 +33,7 @@ import orjson
 from schemas.moments import from_epoch_ms
 from schemas.records import SessionRow
 from schemas.settings import SessionSettings
-from schemas.usage import UsageEvent, UsageKind
+from schemas.usage import SessionType, UsageEvent, UsageKind
 from streams.pipeline.aggregate.minutes import (
     MINUTE_MS,
     MinuteShare,
@@ -252,6 +252,9 @@ def _ms(seconds: float) -> int:
     return round(seconds * 1000)
 
 
+_SESSION_TYPES = {kind: kind.value for kind in SessionType}
+
+
 def observe(event: UsageEvent) -> Observation:
     end_ms = epoch_ms(event.event_time)
     return Observation(
@@ -259,7 +262,7 @@ def observe(event: UsageEvent) -> Observation:
         end_ms=end_ms,
         active_ms=None if event.active_seconds is None else max(0, round(event.active_seconds * 1000)),
         signin=event.kind is UsageKind.SIGNIN,
-        session_type=event.session_type.value,
+        session_type=_SESSION_TYPES[event.session_type],
         device_timezone=event.device_timezone or "",
     )
 
