@@ -122,22 +122,31 @@ class Pipeline:
         self.cli("lag", "--wait", "--timeout", str(timeout), timeout=timeout + 30)
 
     def run_until_caught_up(self, restarts: int = 2) -> None:
-        """Start a worker, let it commit everything there is, and stop it cleanly. Like an
-        orchestrator, restart a worker that stopped itself for a restart (exit 75: its stall
-        watchdog or loop guard fired), at most ``restarts`` times."""
+        """Start a worker, let it commit everything there is, and stop it cleanly, restarting it
+        like an orchestrator would (see ``catch_up``)."""
+        worker = self.catch_up(self.start_worker_reaching("seatmeter_messages_consumed_total", 1, restarts), restarts)
+        assert worker.stop() == 0
+
+    def catch_up(self, worker: Worker, restarts: int = 2, timeout: float = 180) -> Worker:
+        """Wait until everything there is is committed, with ``worker`` running; returns the worker
+        that caught up. Like an orchestrator, a worker that stopped itself for a restart (exit 75:
+        its stall watchdog fired, as it may after taking over a killed worker's partitions) is
+        started again at once, at most ``restarts`` times. On failure the error carries its stacks."""
         for attempt in range(restarts + 1):
-            worker = self.start_worker()
-            try:
-                if attempt == 0:
-                    worker.wait_metric("seatmeter_messages_consumed_total", 1)
-                self.wait_caught_up_or_explain(worker)
-            except AssertionError:
-                if worker.process.poll() == EX_TEMPFAIL and attempt < restarts:
+            deadline = time.monotonic() + timeout
+            while time.monotonic() < deadline and worker.process.poll() is None:
+                try:
+                    self.wait_caught_up(timeout=max(1.0, min(15.0, deadline - time.monotonic())))
+                    return worker
+                except AssertionError:
                     continue
-                worker.stop()
-                raise
-            assert worker.stop() == 0
-            return
+            if worker.process.poll() != EX_TEMPFAIL or attempt == restarts:
+                break
+            worker = self.start_worker(worker.name)
+        stacks = worker.stacks()
+        if worker.process.poll() is None:
+            worker.kill()
+        raise AssertionError(f"not caught up within {timeout:g}s:\n{stacks}")
 
     def start_worker_reaching(self, metric: str, at_least: float, restarts: int = 2) -> Worker:
         """A worker whose ``metric`` reached ``at_least``. Like an orchestrator, a worker that

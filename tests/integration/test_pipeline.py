@@ -85,7 +85,7 @@ def test_sigkill_mid_stream_loses_nothing_and_counts_nothing_twice(embedded_pipe
         worker.kill()
     worker = pipeline.start_worker_reaching("seatmeter_messages_consumed_total", 1)
     try:
-        pipeline.wait_caught_up_or_explain(worker)
+        worker = pipeline.catch_up(worker)
         replayed += worker.metric("seatmeter_messages_already_written_total")
     finally:
         assert worker.stop() == 0
