@@ -54,9 +54,8 @@ class SeenEventStore:
         write per batch, so a crash leaves the ids and their mark together or not at all."""
         batch = WriteBatch(raw_mode=True)
         for partition, keys in counted.items():
-            prefix = _prefix(_ID, partition)
-            for day, event_id in keys:
-                batch.put(prefix + _day(day) + _SEP + event_id.encode(), b"")
+            for key in keys:
+                batch.put(_id_key(partition, key), b"")
         for partition, offset in marks.items():
             batch.put(_mark_key(partition), str(offset).encode())
         self._db.write(batch)

@@ -301,14 +301,17 @@ class ShutdownDeadline:
             self._in_hand.count,
             code,
         )
-        faulthandler.dump_traceback(all_threads=True)
-        logging.shutdown()
-        os._exit(code)
+        exit_with_stacks(code)
 
 
 def exit_blocked(silent: float) -> None:
     """From the guard's thread: say where every thread is, then exit for a restart."""
     log.critical("stopping the worker: the event loop ran no stall check for %.0fs; thread stacks follow", silent)
+    exit_with_stacks(EX_TEMPFAIL)
+
+
+def exit_with_stacks(code: int) -> None:
+    """Every thread's stack to stderr, the log flushed, then exit at once (from any thread)."""
     faulthandler.dump_traceback(all_threads=True)
     logging.shutdown()
-    os._exit(EX_TEMPFAIL)
+    os._exit(code)
