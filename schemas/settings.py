@@ -138,6 +138,10 @@ class WorkerSettings(_Section):
     shutdown_timeout_seconds: float = Field(default=45.0, gt=0)
     """After SIGTERM the worker finishes the batch in hand and closes its Kafka clients; past
     this long it exits anyway (keep it below the orchestrator's grace period, 60 s in the chart)."""
+    gc_young_threshold: int = Field(default=50_000, ge=0)
+    """Allocations between collections of the interpreter's youngest generation (0 keeps its
+    default of 700). A batch allocates hundreds of thousands of short-lived objects, almost none
+    in cycles; at 700 the collector ran often enough to take about a quarter of the worker's time."""
     fill_offset_gaps: bool = True
     duplicate_check_seconds: float = Field(default=300.0, gt=0)
     log_level: Literal["debug", "info", "warning", "error"] = "info"

@@ -12,7 +12,6 @@ import faust
 from prometheus_client import start_http_server
 
 from schemas.settings import Settings
-from sinks.clickhouse.migrate import apply_migrations
 from sinks.clickhouse.warehouse import Warehouse
 from sinks.kafka.client import alerts_topic, catalog_topic, ensure_topics, pipeline_topics
 from sinks.local_state.seen_events import SeenEventStore
@@ -21,6 +20,7 @@ from streams.runtime.broker_log import install_outage_filter
 from streams.runtime.catalog_source import CatalogWatcher, CorrectionsFollower
 from streams.runtime.keys import PseudonymKeyMismatchError, bind_key_to_warehouse, load_pseudonym_key
 from streams.runtime.supervision import ShutdownDeadline
+from streams.runtime.tuning import tune_garbage_collector
 
 log = logging.getLogger(__name__)
 
@@ -49,7 +49,7 @@ def run_worker(settings: Settings) -> None:
     _run_once(ensure_topics(settings.kafka, topics))
     warehouse = Warehouse(settings.warehouse)
     warehouse.open_blocking()
-    applied = warehouse.run_blocking(apply_migrations)
+    applied = warehouse.migrate_blocking()
     log.info("warehouse ready; migrations applied now: %s", [m.name for m in applied] or "none")
     try:
         warehouse.run_blocking(bind_key_to_warehouse, key, settings.privacy)
@@ -67,6 +67,7 @@ def run_worker(settings: Settings) -> None:
     app = create_app(settings, key, warehouse, seen, catalog, corrections)
     quiet_payload_loggers()
     install_outage_filter()
+    tune_garbage_collector(settings.worker.gc_young_threshold)
     try:
         deadline = ShutdownDeadline(settings.worker.shutdown_timeout_seconds)
         StoppingWorker(app, deadline, loglevel=settings.worker.log_level).execute_from_commandline()

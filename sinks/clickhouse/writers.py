@@ -11,7 +11,15 @@ from clickhouse_connect.driver.client import Client
 
 from schemas.alerts import Alert, AlertRule, AlertState, SubjectKind
 from schemas.moments import as_utc
-from schemas.records import Arrival, CatalogProductRow, DeadLetter, ProductMinuteRollup, SessionRow, SourcePartition
+from schemas.records import (
+    Arrival,
+    CatalogProductRow,
+    DeadLetter,
+    ProductMinuteRollup,
+    SessionRow,
+    SourcePartition,
+    use_key,
+)
 from schemas.usage import AgentHealth
 
 
@@ -90,26 +98,34 @@ class ProductUsageWriter:
         return int(result.result_rows[0][0])
 
     def write(self, client: Client, rollups: Sequence[ProductMinuteRollup], key_id: str = "") -> int:
+        """One pass over the rows and one over each row's uses: this runs on every batch."""
         if not rollups:
             return 0
+        use_keys, use_active, use_from, use_to = [], [], [], []
+        for rollup in rollups:
+            uses = rollup.uses
+            use_keys.append([use_key(u.device_id, u.user_key) for u in uses])
+            use_active.append([u.active_ms for u in uses])
+            use_from.append([u.covered_from_ms for u in uses])
+            use_to.append([u.covered_to_ms for u in uses])
         data: list[list[Any]] = [
             [r.minute for r in rollups],
             [r.product for r in rollups],
-            [list(r.users) for r in rollups],
-            [list(r.devices) for r in rollups],
+            [r.users for r in rollups],
+            [r.devices for r in rollups],
             [r.active_ms for r in rollups],
             [r.event_count for r in rollups],
             [r.source_topic for r in rollups],
             [r.source_partition for r in rollups],
             [r.batch_last_offset for r in rollups],
-            [list(r.event_ids) for r in rollups],
+            [r.event_ids for r in rollups],
             [key_id] * len(rollups),
             [r.category for r in rollups],
             [r.catalog_version for r in rollups],
-            [[u.key for u in r.uses] for r in rollups],
-            [[u.active_ms for u in r.uses] for r in rollups],
-            [[u.covered_from_ms for u in r.uses] for r in rollups],
-            [[u.covered_to_ms for u in r.uses] for r in rollups],
+            use_keys,
+            use_active,
+            use_from,
+            use_to,
         ]
         client.insert(self.table, data, column_names=self.columns, column_oriented=True)
         return len(rollups)

@@ -9,6 +9,7 @@ loaded back from ``product_usage_1m_parts.event_ids``.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
+from functools import lru_cache
 from pathlib import Path
 from typing import cast
 
@@ -72,6 +73,7 @@ class SeenEventStore:
         self._db.delete_range(prefix, prefix + _day(before_day))
 
 
+@lru_cache(maxsize=4_096)
 def _prefix(kind: bytes, partition: SourcePartition) -> bytes:
     topic, number = partition
     return kind + _SEP + topic.encode() + _SEP + number.to_bytes(4, "big") + _SEP

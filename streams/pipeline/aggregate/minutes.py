@@ -71,14 +71,15 @@ def capped_active_ms(active_ms: int, covered_from_ms: int, covered_to_ms: int) -
 
 @dataclass(slots=True)
 class _MinuteTally:
-    users: set[str] = field(default_factory=set)
-    devices: set[str] = field(default_factory=set)
+    """A product's minute so far; its users and devices are those of ``uses``, every one of
+    which had active time in the minute."""
+
+    category: str
+    catalog_version: str
     uses: dict[tuple[str, str], list[int]] = field(default_factory=dict)
     active_ms: int = 0
     event_count: int = 0
     event_ids: list[str] = field(default_factory=list)
-    category: str = ""
-    catalog_version: str = ""
 
 
 def event_minute_ms(event: UsageEvent) -> int:
@@ -110,47 +111,48 @@ def aggregate_usage(
 def _add(tallies: dict[_Key, _MinuteTally], usage: PlacedUsage) -> None:
     event = usage.event
     end_ms = epoch_ms(event.event_time)
-    prefix = (usage.topic, usage.partition, usage.product)
+    topic, partition, product = usage.topic, usage.partition, usage.product
     active_ms = round((event.active_seconds or 0.0) * 1000)
     interval_ms = round(event.interval_seconds * 1000)
-    counted_in = tallies.setdefault((*prefix, _counted_minute(end_ms, interval_ms)), _MinuteTally())
+    counted_in = _tally(tallies, (topic, partition, product, _counted_minute(end_ms, interval_ms)), usage)
     counted_in.event_count += 1
-    _name(counted_in, usage)
     counted_in.event_ids.append(event.event_id)
-    device = event.device_id or ""
+    use_key = (event.device_id or "", usage.user_key)
     for minute, share, low, high in minute_shares(end_ms, interval_ms, active_ms):
-        tally = tallies.setdefault((*prefix, minute), _MinuteTally())
-        tally.users.add(usage.user_key)
-        tally.devices.add(device)
+        tally = _tally(tallies, (topic, partition, product, minute), usage)
         tally.active_ms += share
-        _use(tally, (device, usage.user_key), share, low, high)
-        _name(tally, usage)
+        use = tally.uses.get(use_key)
+        if use is None:
+            tally.uses[use_key] = [share, low, high]
+            continue
+        use[0] += share
+        if low < use[1]:
+            use[1] = low
+        if high > use[2]:
+            use[2] = high
 
 
-def _use(tally: _MinuteTally, key: tuple[str, str], share: int, low: int, high: int) -> None:
-    """Add a share to its (device, user): active time sums, the covered span widens."""
-    use = tally.uses.get(key)
-    if use is None:
-        tally.uses[key] = [share, low, high]
-        return
-    use[0] += share
-    use[1] = min(use[1], low)
-    use[2] = max(use[2], high)
-
-
-def _name(tally: _MinuteTally, usage: PlacedUsage) -> None:
-    """How the catalog named the product; the newest catalog wins if a reload falls mid-batch."""
+def _tally(tallies: dict[_Key, _MinuteTally], key: _Key, usage: PlacedUsage) -> _MinuteTally:
+    """The minute's tally, named as the catalog named the product; the newest catalog wins if a
+    reload falls mid-batch."""
+    tally = tallies.get(key)
+    if tally is None:
+        tally = tallies[key] = _MinuteTally(usage.category, usage.catalog_version)
+        return tally
+    if usage.catalog_version > tally.catalog_version:
+        tally.catalog_version = usage.catalog_version
     tally.category = tally.category or usage.category
-    tally.catalog_version = max(tally.catalog_version, usage.catalog_version)
+    return tally
 
 
 def _rollup(key: _Key, tally: _MinuteTally, batch_last_offset: int) -> ProductMinuteRollup:
     topic, partition, product, minute = key
+    uses = sorted(tally.uses.items())
     return ProductMinuteRollup(
         minute=from_epoch_ms(minute),
         product=product,
-        users=tuple(sorted(tally.users)),
-        devices=tuple(sorted(tally.devices)),
+        users=tuple(sorted({user for (_, user), _ in uses})),
+        devices=tuple(sorted({device for (device, _), _ in uses})),
         active_ms=tally.active_ms,
         event_count=tally.event_count,
         source_topic=topic,
@@ -159,5 +161,5 @@ def _rollup(key: _Key, tally: _MinuteTally, batch_last_offset: int) -> ProductMi
         event_ids=tuple(tally.event_ids),
         category=tally.category or "application",
         catalog_version=tally.catalog_version,
-        uses=tuple(MinuteUse(device, user, *use) for (device, user), use in sorted(tally.uses.items())),
+        uses=tuple(MinuteUse(device, user, *use) for (device, user), use in uses),
     )

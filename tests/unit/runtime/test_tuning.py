@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import gc
+
 from schemas.settings import KafkaSettings, Settings, WorkerSettings
-from streams.runtime.tuning import app_options
+from streams.runtime.tuning import app_options, tune_garbage_collector
 
 
 def test_the_consumer_fetches_eight_megabytes_per_partition_by_default():
@@ -21,3 +23,16 @@ def test_commits_follow_the_interval_and_the_buffer_holds_two_batches():
     assert options["broker_commit_every"] == 20_000
     assert options["stream_buffer_maxsize"] == 10_000
     assert options["producer_acks"] == -1
+
+
+def test_the_collector_runs_less_often_and_leaves_start_up_objects_alone():
+    before = gc.get_threshold()
+    try:
+        tune_garbage_collector(50_000)
+        assert gc.get_threshold() == (50_000, before[1], before[2])
+        assert gc.get_freeze_count() > 0
+        tune_garbage_collector(0)
+        assert gc.get_threshold()[0] == 50_000
+    finally:
+        gc.unfreeze()
+        gc.set_threshold(*before)

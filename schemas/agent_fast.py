@@ -1,0 +1,64 @@
+"""The agent's usage messages as msgspec structs: the fast reading of input that is valid.
+
+These mirror ``schemas.agent`` field for field, with the same bounds, for schema version 2
+usage events and envelopes of them only. They are a shortcut, never the judge: whatever they
+refuse (a version 1 event, a health event, any invalid field) is read again by the pydantic
+models, which give the precise reason. So they must never accept what those models refuse;
+``tests/unit/schemas/test_agent_fast.py`` holds the two readings to each other on generated
+input.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Literal
+
+import msgspec
+
+from schemas.agent import AGENT_SCHEMA_VERSION, INTERVAL_TOLERANCE_SECONDS, AgentEventKind
+from schemas.bounds import EARLIEST_EVENT_TIME, LATEST_EVENT_TIME
+from schemas.usage import Environment, SessionType
+
+Identifier = Annotated[str, msgspec.Meta(min_length=1, max_length=256)]
+Seconds = Annotated[float, msgspec.Meta(ge=0, le=7 * 24 * 3600)]
+AwareTime = Annotated[datetime, msgspec.Meta(tz=True)]
+Sha256 = Annotated[str, msgspec.Meta(min_length=64, max_length=64, pattern="^[0-9a-fA-F]{64}$")]
+
+
+class FastExecutable(msgspec.Struct, frozen=True, forbid_unknown_fields=True, gc=False):
+    path: Annotated[str, msgspec.Meta(min_length=1, max_length=4096)]
+    file_name: Annotated[str, msgspec.Meta(min_length=1, max_length=512)]
+    publisher: Annotated[str, msgspec.Meta(max_length=512)] | None = None
+    product_name: Annotated[str, msgspec.Meta(max_length=512)] | None = None
+    version: Annotated[str, msgspec.Meta(max_length=128)] | None = None
+    sha256: Sha256 | None = None
+
+
+class FastUsageEvent(msgspec.Struct, frozen=True, forbid_unknown_fields=True, gc=False):
+    event_id: Identifier
+    event_time: AwareTime
+    device_id: Identifier
+    user: Identifier
+    executable: FastExecutable
+    kind: AgentEventKind
+    schema_version: Literal[2] = AGENT_SCHEMA_VERSION
+    active_seconds: Seconds = 0.0
+    idle_seconds: Seconds = 0.0
+    interval_seconds: Seconds = 0.0
+    session_type: SessionType = SessionType.UNKNOWN
+    originating_user: Identifier | None = None
+    environment: Environment = Environment.UNKNOWN
+    device_group: Annotated[str, msgspec.Meta(min_length=1, max_length=256)] | None = None
+    device_timezone: Annotated[str, msgspec.Meta(min_length=1, max_length=64)] | None = None
+
+    def holds(self) -> bool:
+        """The checks across fields that ``AgentUsageEvent`` makes after its fields'."""
+        return (
+            EARLIEST_EVENT_TIME <= self.event_time <= LATEST_EVENT_TIME
+            and self.active_seconds + self.idle_seconds <= self.interval_seconds + INTERVAL_TOLERANCE_SECONDS
+        )
+
+
+class FastEnvelope(msgspec.Struct, frozen=True, forbid_unknown_fields=True, gc=False):
+    events: Annotated[list[FastUsageEvent], msgspec.Meta(min_length=1, max_length=10_000)]
+    schema_version: Literal[2] = AGENT_SCHEMA_VERSION
