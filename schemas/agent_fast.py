@@ -10,7 +10,8 @@ input.
 
 from __future__ import annotations
 
-from datetime import datetime
+import re
+from datetime import UTC, datetime
 from typing import Annotated, Literal
 
 import msgspec
@@ -21,7 +22,9 @@ from schemas.usage import Environment, SessionType
 
 Identifier = Annotated[str, msgspec.Meta(min_length=1, max_length=256)]
 Seconds = Annotated[float, msgspec.Meta(ge=0, le=7 * 24 * 3600)]
-AwareTime = Annotated[datetime, msgspec.Meta(tz=True)]
+RFC3339_TIME = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d{1,6})?(?:Z|[+-]\d\d:\d\d)")
+"""The one form of event time read here: finer than microseconds is left to pydantic (msgspec
+would round it, pydantic truncates), as are the other forms pydantic accepts."""
 Sha256 = Annotated[str, msgspec.Meta(min_length=64, max_length=64, pattern="^[0-9a-fA-F]{64}$")]
 
 
@@ -36,7 +39,7 @@ class FastExecutable(msgspec.Struct, frozen=True, forbid_unknown_fields=True, gc
 
 class FastUsageEvent(msgspec.Struct, frozen=True, forbid_unknown_fields=True, gc=False):
     event_id: Identifier
-    event_time: AwareTime
+    event_time: str
     device_id: Identifier
     user: Identifier
     executable: FastExecutable
@@ -51,12 +54,20 @@ class FastUsageEvent(msgspec.Struct, frozen=True, forbid_unknown_fields=True, gc
     device_group: Annotated[str, msgspec.Meta(min_length=1, max_length=256)] | None = None
     device_timezone: Annotated[str, msgspec.Meta(min_length=1, max_length=64)] | None = None
 
-    def holds(self) -> bool:
-        """The checks across fields that ``AgentUsageEvent`` makes after its fields'."""
-        return (
-            EARLIEST_EVENT_TIME <= self.event_time <= LATEST_EVENT_TIME
-            and self.active_seconds + self.idle_seconds <= self.interval_seconds + INTERVAL_TOLERANCE_SECONDS
-        )
+    def moment(self) -> datetime | None:
+        """The event time in UTC if the event passes the checks ``AgentUsageEvent`` makes
+        beyond its fields' types, else ``None``."""
+        if not RFC3339_TIME.fullmatch(self.event_time):
+            return None
+        try:
+            moment = datetime.fromisoformat(self.event_time).astimezone(UTC)
+        except ValueError:
+            return None
+        if not EARLIEST_EVENT_TIME <= moment <= LATEST_EVENT_TIME:
+            return None
+        if self.active_seconds + self.idle_seconds > self.interval_seconds + INTERVAL_TOLERANCE_SECONDS:
+            return None
+        return moment
 
 
 class FastEnvelope(msgspec.Struct, frozen=True, forbid_unknown_fields=True, gc=False):

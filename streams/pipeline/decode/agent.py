@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-import re
-from datetime import UTC
+from datetime import UTC, datetime
 from typing import Any, get_args
 
 import msgspec
@@ -21,8 +20,6 @@ KNOWN_VERSIONS = get_args(AgentSchemaVersion)
 _USAGE_KINDS = {kind: UsageKind(kind.value) for kind in AgentEventKind}
 _FAST_ENVELOPE = msgspec.json.Decoder(FastEnvelope)
 _FAST_EVENT = msgspec.json.Decoder(FastUsageEvent)
-_SUB_MICROSECOND = re.compile(rb"\d:\d\d\.\d{7}")
-"""A time finer than microseconds, which msgspec rounds and pydantic truncates: left to pydantic."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,7 +48,7 @@ def decode_agent_usage(
     if size <= limits.max_event_bytes:
         fastest = _decode_valid_usage(record.value)
         if fastest is not None:
-            return SourceDecoded(events=[to_usage_event(item, source_instance) for item in fastest])
+            return SourceDecoded(events=[to_usage_event(item, source_instance, at) for item, at in fastest])
         fast = _decode_valid(record.value)
         if fast is not None:
             decoded = SourceDecoded()
@@ -81,13 +78,16 @@ def to_agent_health(event: AgentHealthEvent) -> AgentHealth:
     )
 
 
-def to_usage_event(event: AgentUsageEvent | FastUsageEvent, source_instance: str) -> UsageEvent:
-    executable, event_time = event.executable, event.event_time
+def to_usage_event(
+    event: AgentUsageEvent | FastUsageEvent, source_instance: str, event_time: datetime | None = None
+) -> UsageEvent:
+    """The normalized event; ``event_time`` is the UTC moment a fast reading parsed."""
+    executable = event.executable
     return UsageEvent(
         event_id=event.event_id,
         source=UsageSource.AGENT,
         source_instance=source_instance,
-        event_time=event_time if event_time.tzinfo is UTC else event_time.astimezone(UTC),
+        event_time=event.event_time if event_time is None else event_time,  # type: ignore[arg-type]
         user=event.user,
         kind=_USAGE_KINDS[event.kind],
         executable=ExecutableRef(
@@ -110,15 +110,22 @@ def to_usage_event(event: AgentUsageEvent | FastUsageEvent, source_instance: str
     )
 
 
-def _decode_valid_usage(raw: bytes) -> list[FastUsageEvent] | None:
-    """Version 2 usage events that pass every check, or ``None`` to let pydantic judge."""
-    if b'"health"' in raw or _SUB_MICROSECOND.search(raw):
+def _decode_valid_usage(raw: bytes) -> list[tuple[FastUsageEvent, datetime]] | None:
+    """Version 2 usage events that pass every check, with their UTC times, or ``None`` to let
+    pydantic judge."""
+    if b'"health"' in raw:
         return None
     try:
         items = _FAST_ENVELOPE.decode(raw).events if b'"events"' in raw else [_FAST_EVENT.decode(raw)]
     except msgspec.DecodeError:
         return None
-    return items if all(item.holds() for item in items) else None
+    read = []
+    for item in items:
+        moment = item.moment()
+        if moment is None:
+            return None
+        read.append((item, moment))
+    return read
 
 
 def _decode_valid(raw: bytes) -> list[AgentUsageEvent | AgentHealthEvent] | None:

@@ -269,16 +269,51 @@ def observe(event: UsageEvent) -> Observation:
 
 def add_observation(sessions: Sequence[Session], observation: Observation, gap_ms: int) -> tuple[Session, ...]:
     """Sessions with one more observation: it joins, extends or bridges the ones within a gap."""
-    joined = Session.of(observation)
-    kept: list[Session] = []
-    for session in sessions:
-        if session.within(joined, gap_ms):
-            joined = joined.merged(session)
+    return add_observations(sessions, [observation], gap_ms)
+
+
+def add_observations(
+    sessions: Sequence[Session], observations: Sequence[Observation], gap_ms: int
+) -> tuple[Session, ...]:
+    """Sessions with a batch's observations of one key, in one sweep by start: every piece no
+    more than the gap after the run before it joins that run. Joining adds and widens, so the
+    result is the same as adding the observations one at a time, in any order."""
+    pieces = sorted([*sessions, *(Session.of(o) for o in observations)], key=_start)
+    runs: list[list[Session]] = []
+    reach = 0
+    for piece in pieces:
+        if runs and piece.start_ms - reach <= gap_ms:
+            runs[-1].append(piece)
+            reach = max(reach, piece.end_ms)
         else:
-            kept.append(session)
-    kept.append(joined)
-    kept.sort(key=lambda s: s.start_ms)
-    return tuple(kept)
+            runs.append([piece])
+            reach = piece.end_ms
+    return tuple(_joined(run) for run in runs)
+
+
+def _start(session: Session) -> int:
+    return session.start_ms
+
+
+def _joined(run: list[Session]) -> Session:
+    """One session of a run of pieces."""
+    if len(run) == 1:
+        return run[0]
+    first = min(run, key=lambda s: (s.start_ms, s.session_type, s.device_timezone))
+    minutes = run[0].minutes
+    for piece in run[1:]:
+        minutes = merge_minutes(minutes, piece.minutes)
+    return Session(
+        start_ms=first.start_ms,
+        end_ms=max(s.end_ms for s in run),
+        active_ms=sum(s.active_ms for s in run),
+        events=sum(s.events for s in run),
+        measured=sum(s.measured for s in run),
+        signins=sum(s.signins for s in run),
+        session_type=first.session_type,
+        device_timezone=first.device_timezone,
+        minutes=minutes,
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -304,14 +339,16 @@ def sessionize(
     sessions = state.sessions
     marks = dict(state.marks)
     applied: dict[str, int] = {}
+    fresh: list[Observation] = []
     for item in observations:
         mark_key = f"{item.topic}:{item.partition}"
         if item.offset <= marks.get(mark_key, -1):
             continue
-        sessions = add_observation(sessions, item.observation, rule.gap_ms)
+        fresh.append(item.observation)
         applied[mark_key] = max(item.offset, applied.get(mark_key, -1))
     if not applied:
         return state, []
+    sessions = add_observations(sessions, fresh, rule.gap_ms)
     marks.update(applied)
     rows = _changes(state.sessions, sessions, key, rule, rules.definition_version)
     horizon = watermark_ms - rules.horizon_ms
