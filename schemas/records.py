@@ -6,6 +6,7 @@ import hashlib
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import lru_cache
+from typing import NamedTuple
 
 from schemas.usage import UsageEvent
 
@@ -52,11 +53,11 @@ class PlacedUsage:
     catalog_version: str = ""
 
 
-@dataclass(frozen=True, slots=True)
-class MinuteUse:
+class MinuteUse(NamedTuple):
     """One (device, user)'s active time in a product's minute and the part of the minute its
     active samples spanned (ms offsets from the minute's start): the warehouse caps the active
-    time at that span, summed over every batch, so overlapping windows never exceed the clock."""
+    time at that span, summed over every batch, so overlapping windows never exceed the clock.
+    A named tuple, not a dataclass: a batch makes one per (device, user) and minute."""
 
     device_id: str
     user_key: str

@@ -15,6 +15,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from datetime import datetime
+from functools import lru_cache
 
 from schemas.moments import epoch_ms as epoch_ms  # re-exported: the stages name it here
 from schemas.moments import from_epoch_ms
@@ -147,12 +149,19 @@ def _tally(tallies: dict[_Key, _MinuteTally], key: _Key, usage: PlacedUsage) -> 
 
 def _rollup(key: _Key, tally: _MinuteTally, batch_last_offset: int) -> ProductMinuteRollup:
     topic, partition, product, minute = key
-    uses = sorted(tally.uses.items())
+    if len(tally.uses) == 1:
+        ((device, user), use), *_ = tally.uses.items()
+        users, devices, uses = (user,), (device,), (MinuteUse(device, user, *use),)
+    else:
+        ordered = sorted(tally.uses.items())
+        users = tuple(sorted({user for (_, user), _ in ordered}))
+        devices = tuple(sorted({device for (device, _), _ in ordered}))
+        uses = tuple(MinuteUse(device, user, *use) for (device, user), use in ordered)
     return ProductMinuteRollup(
-        minute=from_epoch_ms(minute),
+        minute=_minute_at(minute),
         product=product,
-        users=tuple(sorted({user for (_, user), _ in uses})),
-        devices=tuple(sorted({device for (device, _), _ in uses})),
+        users=users,
+        devices=devices,
         active_ms=tally.active_ms,
         event_count=tally.event_count,
         source_topic=topic,
@@ -161,5 +170,11 @@ def _rollup(key: _Key, tally: _MinuteTally, batch_last_offset: int) -> ProductMi
         event_ids=tuple(tally.event_ids),
         category=tally.category or "application",
         catalog_version=tally.catalog_version,
-        uses=tuple(MinuteUse(device, user, *use) for (device, user), use in uses),
+        uses=uses,
     )
+
+
+@lru_cache(maxsize=65_536)
+def _minute_at(minute_ms: int) -> datetime:
+    """A minute's start as a time; the same minutes recur in every partition and product."""
+    return from_epoch_ms(minute_ms)
