@@ -6,16 +6,19 @@ Every field is documented in the README's configuration table.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationInfo, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from schemas.catalog import LicenseModel
 from schemas.usage import Environment
 
 STATE_DIR = Path(".seatmeter")
+CLUSTER_NAME = re.compile(r"^(?:[A-Za-z0-9_][A-Za-z0-9_.-]*|\{[A-Za-z0-9_]+\})$")
+"""A cluster as ``remote_servers`` names it, or a macro such as ``{cluster}`` that expands to one."""
 
 
 def _default_warehouse_url() -> str:
@@ -123,6 +126,21 @@ class WarehouseSettings(_Section):
     insert_give_up_seconds: float = Field(default=600.0, ge=0)
     """A failing insert is retried at least ``insert_retries`` times and for at least this long
     before the worker exits without acking: a shorter warehouse outage is ridden out."""
+    cluster: str = ""
+    """The ClickHouse cluster the warehouse spans, a name from the servers' ``remote_servers`` (or a
+    macro such as ``{cluster}``); empty for one server. Set, the migrations make replicated local
+    tables, Distributed tables over them and views, all ``ON CLUSTER`` (see docs/scaling.md)."""
+
+    @field_validator("cluster")
+    @classmethod
+    def _cluster_is_usable(cls, cluster: str, info: ValidationInfo) -> str:
+        if cluster and not CLUSTER_NAME.match(cluster):
+            raise ValueError(
+                f"{cluster!r} is no cluster name: use letters, digits, '_', '.', '-' or a macro, {{cluster}}"
+            )
+        if cluster and str(info.data.get("url", "")).startswith("chdb:"):
+            raise ValueError("a cluster needs a ClickHouse server URL: the embedded engine (chdb://) is one server")
+        return cluster
 
 
 class WorkerSettings(_Section):

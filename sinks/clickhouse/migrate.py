@@ -2,6 +2,10 @@
 
 Migrations are frozen once released: a changed file is refused, not re-applied. Statements in
 a file end with ``;`` at the end of a line; lines starting with ``--`` are comments.
+
+On a ClickHouse cluster (``SEATMETER_WAREHOUSE__CLUSTER``) each statement, the ledger's included,
+is rendered for the cluster by :mod:`sinks.clickhouse.cluster`; the ledger records the same
+checksum, that of the file, either way. Without a cluster the files run exactly as written.
 """
 
 from __future__ import annotations
@@ -12,6 +16,8 @@ from dataclasses import dataclass
 from importlib import resources
 
 from clickhouse_connect.driver.client import Client
+
+from sinks.clickhouse.cluster import SYNC_INSERT_SETTINGS, render_for_cluster
 
 LEDGER_TABLE = "schema_migrations"
 _FILE_NAME = re.compile(r"^(\d{4})_([a-z0-9_]+)\.sql$")
@@ -44,9 +50,31 @@ class Migration:
     def checksum(self) -> str:
         return hashlib.sha256(self.sql.encode()).hexdigest()
 
-    def statements(self) -> list[str]:
+    def statements(self, cluster: str = "") -> list[str]:
+        """The statements to run: as written, or rendered for ``cluster`` when one is named."""
         body = "\n".join(line for line in self.sql.splitlines() if not line.lstrip().startswith("--"))
-        return [part.strip() for part in _STATEMENT_END.split(body) if part.strip()]
+        written = [part.strip() for part in _STATEMENT_END.split(body) if part.strip()]
+        return for_cluster(written, cluster)
+
+
+def for_cluster(statements: list[str], cluster: str) -> list[str]:
+    """``statements`` unchanged without a cluster, else each rendered for it."""
+    if not cluster:
+        return statements
+    return [rendered for statement in statements for rendered in render_for_cluster(statement, cluster)]
+
+
+def ledger_statements(cluster: str = "") -> list[str]:
+    """The DDL of the ledger this runner keeps, as it runs it."""
+    return for_cluster([_LEDGER_DDL], cluster)
+
+
+def migration_script(migrations: list[Migration], cluster: str = "") -> str:
+    """The SQL the runner would run for ``migrations`` on an empty warehouse, ledger first, to read."""
+    where = f"on cluster {cluster}" if cluster else "on a single server"
+    sections = [(f"the ledger, {LEDGER_TABLE}, {where}", ledger_statements(cluster))]
+    sections += [(f"{m.version:04d}_{m.name}, {where}", m.statements(cluster)) for m in migrations]
+    return "\n\n".join(f"-- {title}\n" + "\n\n".join(f"{s.strip()};" for s in sql) for title, sql in sections)
 
 
 def bundled_migrations() -> list[Migration]:
@@ -63,16 +91,38 @@ def bundled_migrations() -> list[Migration]:
     return found
 
 
-def applied_migrations(client: Client) -> dict[int, str]:
-    client.command(_LEDGER_DDL)
+def applied_migrations(client: Client, cluster: str = "") -> dict[int, str]:
+    for statement in ledger_statements(cluster):
+        client.command(statement)
+    if cluster:
+        _refuse_single_server_ledger(client, cluster)
     rows = client.query(f"SELECT version, checksum FROM {LEDGER_TABLE} FINAL").result_rows  # noqa: S608
     return {int(version): str(checksum) for version, checksum in rows}
 
 
-def apply_migrations(client: Client, migrations: list[Migration] | None = None) -> list[Migration]:
-    """Apply what is pending and return it; refuse to run if an applied migration was edited."""
+def _refuse_single_server_ledger(client: Client, cluster: str) -> None:
+    """A warehouse made for one server stays one: the setting cannot turn its tables into shards."""
+    engine = client.command(
+        "SELECT engine FROM system.tables WHERE database = currentDatabase() AND name = {name:String}",
+        parameters={"name": LEDGER_TABLE},
+    )
+    if engine != "Distributed":
+        raise MigrationError(
+            f"SEATMETER_WAREHOUSE__CLUSTER is {cluster} but this warehouse was made for a single server "
+            f"({LEDGER_TABLE} is {engine}); unset it, or migrate into a new database on the cluster"
+        )
+
+
+def apply_migrations(
+    client: Client, migrations: list[Migration] | None = None, *, cluster: str = ""
+) -> list[Migration]:
+    """Apply what is pending and return it; refuse to run if an applied migration was edited.
+
+    ``cluster`` names the ClickHouse cluster the warehouse spans (``WarehouseSettings.cluster``);
+    empty for a single server or chDB.
+    """
     migrations = bundled_migrations() if migrations is None else migrations
-    applied = applied_migrations(client)
+    applied = applied_migrations(client, cluster)
     pending = []
     for migration in migrations:
         recorded = applied.get(migration.version)
@@ -84,11 +134,13 @@ def apply_migrations(client: Client, migrations: list[Migration] | None = None) 
                 "add a new migration instead of editing a released one"
             )
     for migration in pending:
-        for statement in migration.statements():
+        for statement in migration.statements(cluster):
             client.command(statement)
         client.insert(
             LEDGER_TABLE,
             [[migration.version, migration.name, migration.checksum]],
             column_names=["version", "name", "checksum"],
+            # synchronous through the Distributed ledger, so that the next run reads what this one recorded
+            settings=dict(SYNC_INSERT_SETTINGS) if cluster else None,
         )
     return pending

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from functools import partial
 from pathlib import Path
 from typing import Any, TypeVar
 from urllib.parse import urlparse
@@ -13,6 +14,8 @@ import clickhouse_connect
 from clickhouse_connect.driver.client import Client
 
 from schemas.settings import WarehouseSettings
+from sinks.clickhouse.cluster import SYNC_INSERT_SETTINGS
+from sinks.clickhouse.migrate import Migration, apply_migrations
 
 T = TypeVar("T")
 
@@ -42,6 +45,9 @@ def connect_warehouse(settings: WarehouseSettings) -> Client:
         password=settings.password.get_secret_value(),
         database=settings.database,
         compress=False,
+        # On a cluster an insert returns once the shards hold its rows, not once it is queued on the
+        # server it reached: a batch is acked only when written, and read back right after.
+        settings=dict(SYNC_INSERT_SETTINGS) if settings.cluster else None,
     )
 
 
@@ -73,6 +79,10 @@ class Warehouse:
 
     def run_blocking(self, fun: Callable[..., T], *args: Any) -> T:
         return self._executor.submit(fun, self._require_client(), *args).result()
+
+    def migrate_blocking(self) -> list[Migration]:
+        """Apply the pending migrations, rendered for the configured cluster if one is set."""
+        return self.run_blocking(partial(apply_migrations, cluster=self._settings.cluster))
 
     async def run(self, fun: Callable[..., T], *args: Any) -> T:
         """Run ``fun(client, *args)`` on the warehouse thread."""

@@ -7,7 +7,6 @@ from collections.abc import Sequence
 
 from schemas.alerts import Alert
 from schemas.settings import Settings
-from sinks.clickhouse.migrate import apply_migrations
 from sinks.clickhouse.warehouse import Warehouse
 from sinks.http.alert_webhook import post_alerts
 from sinks.kafka import client as kafka
@@ -28,7 +27,7 @@ def evaluate_once(settings: Settings) -> list[Alert]:
     warehouse = Warehouse(settings.warehouse)
     warehouse.open_blocking()
     try:
-        warehouse.run_blocking(apply_migrations)
+        warehouse.migrate_blocking()
         return asyncio.run(_evaluate(settings, warehouse))
     finally:
         warehouse.close_blocking()

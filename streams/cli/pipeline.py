@@ -10,7 +10,7 @@ import typer
 from aiokafka.errors import KafkaError
 from rich.table import Table
 
-from sinks.clickhouse.migrate import apply_migrations
+from sinks.clickhouse.migrate import apply_migrations, bundled_migrations, migration_script
 from sinks.kafka import client as kafka
 from streams.cli.broker import exit_refused, on_kafka
 from streams.cli.common import console, settings, warehouse_client
@@ -77,9 +77,24 @@ def simulate(
     console.print(table)
 
 
-def migrate() -> None:
-    """Apply pending warehouse migrations (safe to run again)."""
+def migrate(
+    print_sql: Annotated[
+        bool, typer.Option("--print", help="Print the SQL of every migration instead of applying (no connection).")
+    ] = False,
+    cluster: Annotated[
+        str | None,
+        typer.Option(help="With --print: render for this ClickHouse cluster (default SEATMETER_WAREHOUSE__CLUSTER)."),
+    ] = None,
+) -> None:
+    """Apply pending warehouse migrations (safe to run again), or print their SQL."""
+    if print_sql:
+        typer.echo(migration_script(bundled_migrations(), settings().warehouse.cluster if cluster is None else cluster))
+        return
+    if cluster is not None:
+        raise ValueError("--cluster goes with --print; a cluster is migrated by setting SEATMETER_WAREHOUSE__CLUSTER")
+    config = settings().warehouse
     with warehouse_client() as client:
-        applied = apply_migrations(client)
+        applied = apply_migrations(client, cluster=config.cluster)
     names = ", ".join(f"{m.version:04d}_{m.name}" for m in applied) or "nothing pending"
-    console.print(f"migrations applied: {names}")
+    where = f" on cluster {config.cluster}" if config.cluster else ""
+    console.print(f"migrations applied{where}: {names}")

@@ -37,7 +37,6 @@ from schemas.alerts import Alert
 from schemas.records import DeadLetter, SourceRecord
 from schemas.settings import Settings
 from sinks.clickhouse.identity import warehouse_id
-from sinks.clickhouse.migrate import apply_migrations
 from sinks.clickhouse.warehouse import Warehouse
 from sinks.local_state.seen_events import SeenEventStore
 from sinks.local_state.session_states import LocalSessionStates
@@ -138,7 +137,7 @@ def replay_files(settings: Settings, source: str, paths: Sequence[Path]) -> Repl
     warehouse = Warehouse(settings.warehouse)
     warehouse.open_blocking()
     try:
-        warehouse.run_blocking(apply_migrations)
+        warehouse.migrate_blocking()
         warehouse.run_blocking(bind_key_to_warehouse, key, settings.privacy)
         state_dir = replay_state_dir(settings, warehouse.run_blocking(warehouse_id))
         seen = SeenEventStore(state_dir / "seen-events")

@@ -70,7 +70,7 @@ def import_into_warehouse(settings: Settings, source: str, messages: Sequence[tu
     spec = {s.name: s for s in reference_sources(settings, key)}[source]
     client = connect_warehouse(settings.warehouse)
     try:
-        apply_migrations(client)
+        apply_migrations(client, cluster=settings.warehouse.cluster)
         bind_key_to_warehouse(client, key, settings.privacy)
         write_reference(client, spec.topic, messages, spec.decode, spec.writer, datetime.now(UTC))
     finally:

@@ -149,6 +149,9 @@ def _tally(tallies: dict[_Key, _MinuteTally], key: _Key, usage: PlacedUsage) -> 
 
 def _rollup(key: _Key, tally: _MinuteTally, batch_last_offset: int) -> ProductMinuteRollup:
     topic, partition, product, minute = key
+    users: tuple[str, ...]
+    devices: tuple[str, ...]
+    uses: tuple[MinuteUse, ...]
     if len(tally.uses) == 1:
         ((device, user), use), *_ = tally.uses.items()
         users, devices, uses = (user,), (device,), (MinuteUse(device, user, *use),)
