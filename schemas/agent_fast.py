@@ -61,7 +61,7 @@ class FastUsageEvent(msgspec.Struct, frozen=True, forbid_unknown_fields=True, gc
             return None
         try:
             moment = datetime.fromisoformat(self.event_time).astimezone(UTC)
-        except ValueError:
+        except (ValueError, OverflowError):
             return None
         if not EARLIEST_EVENT_TIME <= moment <= LATEST_EVENT_TIME:
             return None
