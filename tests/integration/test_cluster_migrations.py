@@ -24,27 +24,13 @@ import clickhouse_connect
 import pytest
 from clickhouse_connect.driver.client import Client
 
-from schemas.alerts import AlertRule, SubjectKind
-from schemas.records import Arrival, ProductMinuteRollup
-from schemas.reference import Entitlement
-from schemas.reference_changes import PoolChange
+from schemas.records import ProductMinuteRollup
 from sinks.clickhouse import queries
 from sinks.clickhouse.cluster import LOCAL_SUFFIX, SHARDING_KEYS, SYNC_INSERT_SETTINGS
 from sinks.clickhouse.migrate import apply_migrations, bundled_migrations, ledger_statements
-from sinks.clickhouse.pool_usage import PoolUsageMaterializer
-from sinks.clickhouse.reference_writers import LicensePoolWriter, Versioned
-from sinks.clickhouse.writers import (
-    AlertWriter,
-    ArrivalWriter,
-    CatalogProductWriter,
-    ProductUsageWriter,
-    UsageSessionWriter,
-)
-from streams.pipeline.alerts.lifecycle import make_alert
-from streams.pipeline.name.catalog_rows import catalog_product_rows
-from streams.pipeline.name.fingerprint import load_catalog
 from tests.integration.test_pool_usage import MIN, T0, session
-from tests.integration.test_queries import CASES, POOLS
+from tests.integration.test_queries import CASES
+from tests.integration.test_queries import write_rows as write_queried_rows
 
 pytestmark = pytest.mark.clickhouse
 
@@ -188,32 +174,13 @@ def warehouses(engine: Path) -> Iterator[tuple[Client, Client, OneHostCluster]]:
 
 
 def write_rows(client: Client) -> None:
-    CatalogProductWriter().write(client, catalog_product_rows(load_catalog()))
-    pools = [Entitlement.model_validate({**p, "unit_cost": "1", "currency": "EUR"}) for p in POOLS]
-    LicensePoolWriter().write(client, [Versioned(PoolChange(p.pool_id, p), 1, T0) for p in pools])
-    UsageSessionWriter().write(
+    """The rows of test_queries, with a second version of a session and a second partition's
+    rollup, so that versions must collapse and rows spread over shards."""
+    write_queried_rows(
         client,
-        [
-            session("a", "d0", "AutoCAD", 0, 10),
-            session("b", "d1", "AutoCAD", 5, 8),
-            session("b", "d1", "AutoCAD", 5, 9, version=2),
-            session("c", "d2", "Adobe Acrobat", 0, 30),
-        ],
+        more_sessions=[session("b", "d1", "AutoCAD", 5, 9, version=2)],
+        more_rollups=[ProductMinuteRollup(T0 + 2 * MIN, "AutoCAD", ("b",), ("d1",), 20_000, 1, "agent", 1, 3)],
     )
-    ProductUsageWriter().write(
-        client,
-        [
-            ProductMinuteRollup(T0 + 2 * MIN, "AutoCAD", ("a",), ("d0",), 30_000, 1, "agent", 0, 7),
-            ProductMinuteRollup(T0 + 2 * MIN, "AutoCAD", ("b",), ("d1",), 20_000, 1, "agent", 1, 3),
-            ProductMinuteRollup(
-                T0 + 3 * MIN, "tool.exe", ("a",), ("d0",), 20_000, 1, "agent", 0, 8, category="unknown"
-            ),
-        ],
-    )
-    ArrivalWriter().write(client, [Arrival("device", "d0", T0 + 2 * MIN), Arrival("device", "d1", T0 + 9 * MIN)])
-    overrun = make_alert(AlertRule.POOL_OVERRUN, SubjectKind.POOL, "cad", T0 + 5 * MIN, None, 2, 1, "cad", T0 + 8 * MIN)
-    AlertWriter().write(client, [overrun])
-    PoolUsageMaterializer().refresh(client)
 
 
 def test_the_runner_ran_the_whole_rendering_and_recorded_it(warehouses):

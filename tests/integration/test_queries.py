@@ -8,7 +8,7 @@ each query returns rows as well: a query that silently matched nothing would hid
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime, timedelta
 from importlib import resources
 from pathlib import Path
@@ -17,7 +17,7 @@ import pytest
 from clickhouse_connect.driver.client import Client
 
 from schemas.alerts import AlertRule, SubjectKind
-from schemas.records import Arrival, ProductMinuteRollup
+from schemas.records import Arrival, ProductMinuteRollup, SessionRow
 from schemas.reference import Entitlement
 from schemas.reference_changes import PoolChange
 from schemas.settings import WarehouseSettings
@@ -56,6 +56,15 @@ POOLS = [
 def warehouse(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Client]:
     client = connect_warehouse(WarehouseSettings(url=f"chdb://{tmp_path_factory.mktemp('queries') / 'wh'}"))
     apply_migrations(client)
+    write_rows(client)
+    yield client
+    client.close()
+
+
+def write_rows(
+    client: Client, more_sessions: Sequence[SessionRow] = (), more_rollups: Sequence[ProductMinuteRollup] = ()
+) -> None:
+    """The rows every query here reads: catalog, pools, sessions, rollups, arrivals, an alert."""
     CatalogProductWriter().write(client, catalog_product_rows(load_catalog()))
     pools = [Entitlement.model_validate({**p, "unit_cost": "1", "currency": "EUR"}) for p in POOLS]
     LicensePoolWriter().write(client, [Versioned(PoolChange(p.pool_id, p), 1, T0) for p in pools])
@@ -65,6 +74,7 @@ def warehouse(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Client]:
             session("a", "d0", "AutoCAD", 0, 10),
             session("b", "d1", "AutoCAD", 5, 8),
             session("c", "d2", "Adobe Acrobat", 0, 30),
+            *more_sessions,
         ],
     )
     ProductUsageWriter().write(
@@ -74,14 +84,13 @@ def warehouse(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Client]:
             ProductMinuteRollup(
                 T0 + 3 * MIN, "tool.exe", ("a",), ("d0",), 20_000, 1, "agent", 0, 8, category="unknown"
             ),
+            *more_rollups,
         ],
     )
     ArrivalWriter().write(client, [Arrival("device", "d0", T0 + 2 * MIN), Arrival("device", "d1", T0 + 9 * MIN)])
     overrun = make_alert(AlertRule.POOL_OVERRUN, SubjectKind.POOL, "cad", T0 + 5 * MIN, None, 2, 1, "cad", T0 + 8 * MIN)
     AlertWriter().write(client, [overrun])
     PoolUsageMaterializer().refresh(client)
-    yield client
-    client.close()
 
 
 CASES = [

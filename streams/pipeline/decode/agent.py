@@ -62,7 +62,7 @@ def _add(decoded: SourceDecoded, item: AgentUsageEvent | AgentHealthEvent, sourc
     if isinstance(item, AgentHealthEvent):
         decoded.health.append(to_agent_health(item))
     else:
-        decoded.events.append(to_usage_event(item, source_instance))
+        decoded.events.append(to_usage_event(item, source_instance, item.event_time))
 
 
 def to_agent_health(event: AgentHealthEvent) -> AgentHealth:
@@ -78,16 +78,15 @@ def to_agent_health(event: AgentHealthEvent) -> AgentHealth:
     )
 
 
-def to_usage_event(
-    event: AgentUsageEvent | FastUsageEvent, source_instance: str, event_time: datetime | None = None
-) -> UsageEvent:
-    """The normalized event; ``event_time`` is the UTC moment a fast reading parsed."""
+def to_usage_event(event: AgentUsageEvent | FastUsageEvent, source_instance: str, event_time: datetime) -> UsageEvent:
+    """The normalized event at ``event_time``, the event's time in UTC (pydantic's reading
+    converts it, the fast reading parses it)."""
     executable = event.executable
     return UsageEvent(
         event_id=event.event_id,
         source=UsageSource.AGENT,
         source_instance=source_instance,
-        event_time=event.event_time if event_time is None else event_time,  # type: ignore[arg-type]
+        event_time=event_time,
         user=event.user,
         kind=_USAGE_KINDS[event.kind],
         executable=ExecutableRef(
