@@ -135,10 +135,11 @@ def _text(moment: object) -> str:
     return moment.strftime("%Y-%m-%d %H:%M:%S.000")  # type: ignore[attr-defined]
 
 
-def build_trace(seed: int, devices: int = 12, hours: int = 80) -> Trace:
-    """Events over the last ``hours`` (well within the 7-day lateness bound)."""
+def build_trace(seed: int, devices: int = 12, hours: int = 80, end: datetime | None = None) -> Trace:
+    """Events over the ``hours`` up to ``end`` (now unless given; well within the 7-day lateness
+    bound). A fixed ``end`` makes the trace the same at every time of day."""
     rng = random.Random(seed)
-    now = datetime.now(UTC).replace(second=0, microsecond=0)
+    now = (end or datetime.now(UTC)).replace(second=0, microsecond=0)
     begin = now - timedelta(hours=hours)
     events: list[TraceEvent] = []
     for number in range(devices):

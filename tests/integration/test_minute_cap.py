@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 
@@ -94,7 +94,8 @@ WHERE toDate(started_at) != toDate(ended_at - toIntervalMillisecond(1))"""
 def test_per_minute_and_sessions_agree_on_active_time_of_a_trace(tmp_path: Path):
     """Sessions count on the day they start, so days a session crosses into are compared as a
     product's total only; every other (product, day) must agree exactly."""
-    trace = build_trace(seed=11, devices=8)
+    yesterday_noon = (datetime.now(UTC) - timedelta(days=1)).replace(hour=12, minute=0, second=0, microsecond=0)
+    trace = build_trace(seed=11, devices=8, end=yesterday_noon)  # days cut alike whatever the hour of the run
     export = tmp_path / "export.jsonl"
     export.write_bytes(b"".join(value + b"\n" for _, value in trace.messages()))
     offline = Pipeline(root=tmp_path, warehouse_url=f"chdb://{tmp_path / 'warehouse'}")
